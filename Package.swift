@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Hot loops need AVX2/FMA/F16C: baseline x86-64 makes SIMD 2x slower and
+// Float16 conversion a library call per element (see shared PLATFORM.md).
+let hotCode: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", "haswell"]),
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "par-video",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "PARVideo", targets: ["PARVideo"]),
+        .executable(name: "par-video", targets: ["par-video"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CFFmpeg",
+            pkgConfig: "libavformat libavcodec libswscale libavutil",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(
+            name: "PARVideo",
+            dependencies: ["CFFmpeg", "COpenBLAS"],
+            swiftSettings: hotCode
+        ),
+        .executableTarget(
+            name: "par-video",
+            dependencies: [
+                "PARVideo",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: hotCode
+        ),
+        .testTarget(
+            name: "PARVideoTests",
+            dependencies: ["PARVideo"],
+            swiftSettings: hotCode
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

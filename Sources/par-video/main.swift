@@ -1,0 +1,2 @@
+import PARVideo
+print("par-video \(PARVideo.version)")
