@@ -1,2 +1,13 @@
+import ArgumentParser
+import Foundation
 import PARVideo
-print("par-video \(PARVideo.version)")
+
+// Interrupts remove partial outputs from the very start.
+AtomicOutput.installHandlers()
+
+do {
+    var command = try ParVideoCommand.parseAsRoot()
+    try command.run()
+} catch {
+    exit(CLIExit.report(error))
+}
