@@ -19,13 +19,22 @@ func movingGradient(frames: Int, width: Int, height: Int, fps: Double = 8) -> Vi
     return VideoFrames(width: width, height: height, count: frames, fps: fps, pixels: px)
 }
 
-/// A fresh empty folder under the system temporary folder.
-func scratchFolder(_ name: String = #function) throws -> URL {
-    let clean = name.filter { $0.isLetter || $0.isNumber }
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("par-video-tests-\(getpid())-\(clean)-\(UInt32.random(in: 0...UInt32.max))")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
+import XCTest
+
+extension XCTestCase {
+    /// A fresh empty folder under the system temporary folder, removed when
+    /// the test ends (kept when PARVIDEO_KEEP_TEST_FILES is set, to inspect
+    /// the outputs with ffprobe).
+    func scratchFolder(_ name: String = #function) throws -> URL {
+        let clean = name.filter { $0.isLetter || $0.isNumber }
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("par-video-tests-\(getpid())-\(clean)-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        if ProcessInfo.processInfo.environment["PARVIDEO_KEEP_TEST_FILES"] == nil {
+            addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        }
+        return url
+    }
 }
 
 func listing(_ url: URL) -> [String] {

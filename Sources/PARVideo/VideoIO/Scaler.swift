@@ -28,7 +28,10 @@ final class Scaler {
         self.dstWidth = dstWidth; self.dstHeight = dstHeight; self.dstFormat = dstFormat
     }
 
-    deinit { sws_freeContext(context) }
+    deinit {
+        sws_freeContext(context)
+        if let f = rgbSource { freeFrame(f) }
+    }
 
     static func isYUV(_ format: AVPixelFormat) -> Bool {
         guard let desc = av_pix_fmt_desc_get(format) else { return false }
@@ -45,13 +48,25 @@ final class Scaler {
     }
 
     /// Scales one packed RGB24 image (`bytes`, stride width*3) into `dst`.
-    func scale(rgb bytes: UnsafePointer<UInt8>, into dst: UnsafeMutablePointer<AVFrame>) {
-        var srcData: [UnsafePointer<UInt8>?] = [bytes, nil, nil, nil]
-        var srcStride: [Int32] = [srcWidth * 3, 0, 0, 0]
-        withMutablePlanes(dst) { dstData, dstStride in
-            _ = sws_scale(context, &srcData, &srcStride, 0, srcHeight, dstData, dstStride)
+    /// The image is first copied into a padded, zeroed frame: swscale's SIMD
+    /// readers run past the end of a row, and bytes past the caller's buffer
+    /// would otherwise leak into the output (seen under valgrind; it made the
+    /// same clip encode to different bytes).
+    func scale(rgb bytes: UnsafePointer<UInt8>, into dst: UnsafeMutablePointer<AVFrame>) throws {
+        if rgbSource == nil {
+            let f = try allocFrame(width: srcWidth, height: srcHeight, format: AV_PIX_FMT_RGB24)
+            clearBuffers(f)
+            rgbSource = f
         }
+        let src = rgbSource!
+        let row = Int(srcWidth) * 3, stride = Int(src.pointee.linesize.0)
+        for y in 0..<Int(srcHeight) {
+            (src.pointee.data.0! + y * stride).update(from: bytes + y * row, count: row)
+        }
+        scale(UnsafePointer(src), into: dst)
     }
+
+    private var rgbSource: UnsafeMutablePointer<AVFrame>?
 
     /// Scales `src` into packed RGB24 `bytes` (stride dstWidth*3).
     func scale(_ src: UnsafePointer<AVFrame>, intoRGB bytes: UnsafeMutablePointer<UInt8>) {
@@ -98,4 +113,13 @@ func allocFrame(width: Int32, height: Int32, format: AVPixelFormat) throws -> Un
 func freeFrame(_ frame: UnsafeMutablePointer<AVFrame>) {
     var f: UnsafeMutablePointer<AVFrame>? = frame
     av_frame_free(&f)
+}
+
+/// Zeroes a frame's buffers, padding included, so nothing uninitialised can
+/// reach an encoder that reads past the visible width.
+func clearBuffers(_ frame: UnsafeMutablePointer<AVFrame>) {
+    let b = frame.pointee.buf
+    for buf in [b.0, b.1, b.2, b.3, b.4, b.5, b.6, b.7] {
+        if let buf { memset(buf.pointee.data, 0, Int(buf.pointee.size)) }
+    }
 }

@@ -107,11 +107,11 @@ extension VideoFrames {
         let frame = try allocFrame(width: Int32(width), height: Int32(height), format: AV_PIX_FMT_RGB24)
         defer { freeFrame(frame) }
         var out = [UInt8](repeating: 0, count: count * width * height * 3)
-        pixels.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
+        try pixels.withUnsafeBufferPointer { src in
+            try out.withUnsafeMutableBufferPointer { dst in
                 let stride = Int(frame.pointee.linesize.0)
                 for t in 0..<count {
-                    scaler.scale(rgb: src.baseAddress! + t * frameBytes, into: frame)
+                    try scaler.scale(rgb: src.baseAddress! + t * frameBytes, into: frame)
                     for y in 0..<height {
                         (dst.baseAddress! + (t * height + y) * width * 3)
                             .update(from: frame.pointee.data.0! + y * stride, count: width * 3)
