@@ -94,6 +94,10 @@ final class VideoIOTests: XCTestCase {
         let psnr = clip.psnr(against: small)
         print("64 -> 128x96 -> 64 PSNR \(psnr) dB")
         XCTAssertGreaterThanOrEqual(psnr, 30)
+        // maxFrames stops early, for files and folders alike.
+        XCTAssertEqual(try VideoReader.read(url, maxFrames: 3).count, 3)
+        try FrameFolder.write(clip, to: dir.appendingPathComponent("f"))
+        XCTAssertEqual(try VideoReader.read(dir.appendingPathComponent("f"), maxFrames: 2).pixels, clip.frames(0..<2).pixels)
         // resized() agrees in geometry and keeps a smooth gradient close.
         let up = try clip.resized(width: 128, height: 96)
         XCTAssertEqual([up.width, up.height, up.count], [128, 96, 5])

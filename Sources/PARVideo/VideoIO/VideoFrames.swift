@@ -1,3 +1,5 @@
+import Foundation
+
 /// A clip as the rest of the library passes it around: `count` frames of
 /// `width` x `height` RGB8, interleaved (R, G, B per pixel, rows top to
 /// bottom, frames one after another), shown at `fps` frames per second.
@@ -123,9 +125,3 @@ extension VideoFrames {
         return 10 * log10(255 * 255 / mse)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
