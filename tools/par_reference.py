@@ -276,3 +276,34 @@ def generate(model, actions, cfg_scale=1.0, temperature=1.0, top_k=1, top_p=1.0,
             seq[B:, predicted] = tok
     T, H, W = cfg["cube"]
     return to_cube(seq[:B], T, H, W, model.n).astype(np.int32), logs
+
+
+def main(argv=None):
+    import argparse
+    import sys
+    p = argparse.ArgumentParser(description="decode token cubes with the numpy reference")
+    p.add_argument("model", help="gpt bundle (.safetensors)")
+    p.add_argument("--action", type=int, action="append", required=True, help="repeat for a batch")
+    p.add_argument("--cfg", type=float)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", required=True, help=".npy: int32 T x H x W (B x T x H x W for several actions)")
+    a = p.parse_args(argv)
+    try:
+        model = Reference.load(a.model)
+        d = model.cfg.get("sampling", {})
+        pick = lambda v, k, default: v if v is not None else d.get(k, default)
+        cubes, _ = generate(model, a.action, cfg_scale=pick(a.cfg, "cfg_scale", 1.0),
+                            temperature=pick(a.temperature, "temperature", 1.0), top_k=pick(a.top_k, "top_k", 0),
+                            top_p=pick(a.top_p, "top_p", 1.0), seed=a.seed)
+    except (ValueError, OSError) as e:
+        print(f"par_reference: error: {e}", file=sys.stderr)
+        return 1
+    np.save(a.output, cubes[0] if len(a.action) == 1 else cubes)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -116,3 +116,20 @@ def test_hostile_global_as_persistent_storage_type(tmp_path):
     with pytest.raises(pt_reader.PtError):
         pt_reader.load_pt(path)
     assert not marker.exists()
+
+
+def test_file_written_by_real_torch_save():
+    """Tests/Fixtures/pt/torch_dtypes.pt comes from torch.save (tools/make_torch_pt_fixture.py)."""
+    import bundle
+    from conftest import FIXTURES
+    pt = pt_reader.load_pt(os.path.join(FIXTURES, "pt", "torch_dtypes.pt"))
+    m = pt.obj["model"]
+    base = np.arange(24, dtype=np.float32).reshape(4, 6)
+    bf16 = bundle.bf16_bits_to_f32(bundle.f32_to_bf16_bits(base / 7))   # torch rounds to nearest even too
+    assert np.array_equal(m["f32"], base) and np.array_equal(m["f32_t"], base.T)
+    assert np.array_equal(m["f32_slice"], base[1:3, 2:5])
+    assert m["bf16"].dtype == np.float32 and np.array_equal(m["bf16"], bf16)
+    assert m["f16"].dtype == np.float16 and np.array_equal(m["f16"], (base / 7).astype(np.float16))
+    assert m["i64"].tolist() == [0, 1, 2, 3, 4] and m["bool"].tolist() == [True, False]
+    assert m["param"].tolist() == [1.0, 1.0, 1.0] and pt.obj["steps"] == 3 and pt.opaque == []
+    assert np.array_equal(pt.obj["bf16_view"], bf16[::2, 1:])

@@ -92,3 +92,14 @@ def test_official_greedy_cubes_reproduced(case):
     for a, cube in zip(meta["actions"], cubes):
         want = np.load(os.path.join(d, f"cube_a{a}.npy"))
         assert want.shape == tuple(meta["cube"]) and np.array_equal(cube, want), (case, a)
+
+
+def test_cli_writes_the_official_cube(tmp_path):
+    d = os.path.join(OFFICIAL, "par-4x8x8-n4-3d")
+    out = tmp_path / "c.npy"
+    assert ref.main([os.path.join(d, "model.safetensors"), "--action", "9", "--top-k", "1", "--cfg", "1.5",
+                     "-o", str(out)]) == 0
+    got = np.load(out)
+    assert got.dtype == np.int32 and np.array_equal(got, np.load(os.path.join(d, "cube_a9.npy")))
+    assert ref.main([os.path.join(d, "model.safetensors"), "--action", "10", "-o", str(tmp_path / "x.npy")]) == 1
+    assert not (tmp_path / "x.npy").exists()
