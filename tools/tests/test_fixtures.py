@@ -31,3 +31,18 @@ def test_engine_fixture_regenerates(tmp_path, name):
     for s in range(1, steps + 1):
         assert old[f"logits_{s}"].shape == (B, 1 if s <= n else n, 128)
     assert json.loads(old_meta["cube"]) == [T, H, W] and float(old_meta["min_greedy_gap"]) >= mef.MIN_GAP
+
+
+@pytest.mark.parametrize("name", sorted(mef.CASES))
+def test_fp32_arithmetic_meets_the_engine_tolerance(name):
+    """What the Swift engine is held to, shown by the reference itself run in float32:
+    max |logits - expected| <= 1e-4 * max |expected| at every step, identical greedy cube."""
+    import par_reference as ref
+    d = os.path.join(FIXTURES, "engine", name)
+    exp, meta, _ = bundle.read_safetensors(os.path.join(d, "expected.safetensors"))
+    m = ref.Reference.load(os.path.join(d, "model.safetensors"), np.float32)
+    cubes, logs = ref.generate(m, exp["actions"], cfg_scale=float(meta["cfg_scale"]), top_k=1, record=True)
+    assert logs[0].dtype == np.float32 and np.array_equal(cubes, exp["cube"])
+    for i, l in enumerate(logs):
+        want = exp[f"logits_{i + 1}"]
+        assert np.abs(l - want).max() <= 1e-5 * np.abs(want).max()
