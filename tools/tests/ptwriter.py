@@ -18,10 +18,13 @@ _STORAGE = {np.dtype("float32"): "FloatStorage", np.dtype("float16"): "HalfStora
 
 class Tensor:
     """A view into a named storage: storage is (key, numpy 1-d array[, storage class name])."""
-    def __init__(self, key, storage, offset, size, stride, storage_type=None):
+    def __init__(self, key, storage, offset, size, stride, storage_type=None, v3_dtype=None):
+        """v3_dtype: write torch._utils._rebuild_tensor_v3 with this torch dtype name
+        (the storage then is usually UntypedStorage: raw bytes)."""
         self.key, self.storage, self.offset = key, storage, offset
         self.size, self.stride = tuple(size), tuple(stride)
         self.storage_type = storage_type or _STORAGE[storage.dtype]
+        self.v3_dtype = v3_dtype
 
 
 class Call:
@@ -54,7 +57,7 @@ class _Writer:
             self.value(Tensor(f"t{self.auto}", flat, 0, v.shape, strides))
         elif isinstance(v, Tensor):
             self.storages[v.key] = v.storage
-            self.global_("torch._utils", "_rebuild_tensor_v2")
+            self.global_("torch._utils", "_rebuild_tensor_v3" if v.v3_dtype else "_rebuild_tensor_v2")
             self.w(b"(")
             self.w(b"(")
             self.value("storage")
@@ -69,6 +72,8 @@ class _Writer:
             self.w(b"\x89")                       # NEWFALSE
             self.global_("collections", "OrderedDict")
             self.w(b")R")
+            if v.v3_dtype:
+                self.global_("torch", v.v3_dtype)
             self.w(b"tR")
         elif isinstance(v, dict):
             self.w(b"}(")

@@ -133,3 +133,14 @@ def test_file_written_by_real_torch_save():
     assert m["i64"].tolist() == [0, 1, 2, 3, 4] and m["bool"].tolist() == [True, False]
     assert m["param"].tolist() == [1.0, 1.0, 1.0] and pt.obj["steps"] == 3 and pt.opaque == []
     assert np.array_equal(pt.obj["bf16_view"], bf16[::2, 1:])
+
+
+def test_rebuild_v3_from_untyped_storage(tmp_path):
+    raw = np.concatenate([np.array([0x3F80, 0x4040, 0xBF00, 0x0000], np.uint16).view(np.uint8),
+                          np.array([1.5, -2.0], np.float32).view(np.uint8)])
+    obj = {"bf16": Tensor("0", raw, 1, (2,), (2,), "UntypedStorage", v3_dtype="bfloat16"),
+           "f32": Tensor("0", raw, 2, (2,), (1,), "UntypedStorage", v3_dtype="float32")}
+    write_pt(tmp_path / "v3.pt", obj)
+    got = pt_reader.load_pt(tmp_path / "v3.pt").obj
+    assert got["bf16"].tolist() == [3.0, 0.0]       # elements 1 and 3 of the bf16 view
+    assert got["f32"].tolist() == [1.5, -2.0]       # offset counted in float32 elements
