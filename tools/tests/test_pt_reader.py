@@ -78,7 +78,11 @@ def test_payloads_are_live_under_plain_pickle(tmp_path):
 
 
 def _good_model():
-    return {"tok_embeddings.weight": np.ones((8, 4), np.float32)}
+    import bundle
+    import make_engine_fixtures as mef
+    cfg = bundle.gpt_config(dim=16, n_layer=1, n_head=2, vocab_size=8, num_classes=2, cube=[1, 8, 8],
+                            parallel=4, rope="2d", multiple_of=16)
+    return mef.random_weights(cfg, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("i", range(5))
@@ -90,7 +94,11 @@ def test_hostile_pickle_runs_nothing(tmp_path, i):
     write_pt(path, {"model": _good_model(), "args": call, "hook": Call("os", "getcwd")})
     pt = pt_reader.load_pt(path)
     assert isinstance(pt.obj["args"], pt_reader.Opaque) and f"{call.module}.{call.name}" in pt.opaque
-    assert np.array_equal(pt.obj["model"]["tok_embeddings.weight"], np.ones((8, 4)))
+    assert np.array_equal(pt.obj["model"]["norm.weight"], _good_model()["norm.weight"])
+    out = tmp_path / "ok.safetensors"
+    rc = convert_par.main([str(path), "-o", str(out), "--cube", "1", "8", "8", "--rope", "2d", "--heads", "2",
+                           "--multiple-of", "16"])
+    assert rc == 0 and out.exists()                       # converts; the payload stayed inert
     # 2) the payload as the whole file: no weights, a clean error from the converter
     path2 = tmp_path / "whole.pt"
     write_pt(path2, call)
