@@ -242,7 +242,8 @@ def sample(logits, temperature=1.0, top_k=0, top_p=1.0, rng=None):
     p = np.exp(l - l.max(axis=-1, keepdims=True))
     cdf = np.cumsum(p, axis=-1)
     u = rng.random(len(l)) * cdf[:, -1]
-    return np.minimum((cdf < u[:, None]).sum(axis=-1), l.shape[-1] - 1)
+    # first index with cdf > u: never a zero-probability token
+    return np.minimum((cdf <= u[:, None]).sum(axis=-1), l.shape[-1] - 1)
 
 
 def cfg_combine(cond, uncond, scale):
