@@ -180,6 +180,23 @@ final class VideoIOTests: XCTestCase {
         XCTAssertEqual(listing(dir), [])
     }
 
+    func testClipOutputBoth() throws {
+        let dir = try scratchFolder()
+        let clip = movingGradient(frames: 5, width: 64, height: 64)
+        let mp4 = dir.appendingPathComponent("c.mp4"), frames = dir.appendingPathComponent("c")
+        try ClipOutput.write(clip, mp4: mp4, frames: frames, options: .init(size: (96, 96)))
+        XCTAssertEqual(listing(dir), ["c", "c.mp4"])
+        let png = try FrameFolder.read(frames), video = try VideoReader.read(mp4)
+        XCTAssertEqual([png.width, png.count, video.width, video.count], [96, 5, 96, 5])
+        XCTAssertGreaterThanOrEqual(png.psnr(against: video), 35)
+        // The frame folder cannot be written (a file is in the way): no MP4 either.
+        let dir2 = try scratchFolder("both2")
+        FileManager.default.createFile(atPath: dir2.appendingPathComponent("d").path, contents: Data())
+        XCTAssertThrowsError(try ClipOutput.write(clip, mp4: dir2.appendingPathComponent("d.mp4"),
+                                                  frames: dir2.appendingPathComponent("d")))
+        XCTAssertEqual(listing(dir2), ["d"])
+    }
+
     func testFloatConversion() {
         // T=1, H=1, W=2: channel-last and channel-first give the same pixels.
         let thwc: [Float] = [0, 0.5, 1, -0.2, 1.7, .nan]

@@ -91,7 +91,7 @@ public enum VideoWriter {
         guard (1...31).contains(options.mpeg4Quality) else { throw VideoIOError("mpeg4 quality must be in 1...31") }
     }
 
-    private static func encode(_ clip: VideoFrames, to path: String, options: VideoEncodeOptions) throws {
+    static func encode(_ clip: VideoFrames, to path: String, options: VideoEncodeOptions) throws {
         FFmpegLog.quiet()
         let outW = Int32(options.size?.width ?? clip.width), outH = Int32(options.size?.height ?? clip.height)
         let useH264 = try codecName(for: options) == "h264"
