@@ -99,33 +99,40 @@ def _ffmpeg():
     return exe
 
 
+def _decode(inputs, n_frames):
+    """Runs ffmpeg; -xerror makes a corrupt frame fail the run instead of being skipped."""
+    cmd = [_ffmpeg(), "-nostdin", "-v", "error", "-xerror", *inputs, "-fps_mode", "passthrough",
+           "-frames:v", str(n_frames), "-f", "image2pipe", "-c:v", "ppm", "-"]
+    proc = subprocess.run(cmd, capture_output=True)
+    lines = proc.stderr.decode(errors="replace").strip().splitlines()
+    return proc.returncode, proc.stdout, (lines[-1] if lines else "ffmpeg failed")
+
+
 def read_clip(clip, n_frames=16):
     """First n_frames frames as uint8 (n_frames, H, W, 3) RGB."""
-    if not clip.is_video and len(clip.frames) < n_frames:
-        raise ClipError(f"{clip.path}: {len(clip.frames)} frames, FVD needs {n_frames}")
-    cmd = [_ffmpeg(), "-nostdin", "-v", "error"]
-    listing = None
-    try:
-        if clip.is_video:
-            cmd += ["-i", clip.path, "-fps_mode", "passthrough"]
-        else:
-            # ffconcat list: one image per entry, each shown once, in name order
-            listing = tempfile.NamedTemporaryFile("w", suffix=".ffconcat", delete=False)
+    if clip.is_video:
+        rc, out, err = _decode(["-i", clip.path], n_frames)
+        if rc != 0:
+            raise ClipError(f"{clip.path}: cannot decode ({err})")
+    else:
+        if len(clip.frames) < n_frames:
+            raise ClipError(f"{clip.path}: {len(clip.frames)} frames, FVD needs {n_frames}")
+        paths = [os.path.abspath(os.path.join(clip.path, f)) for f in clip.frames[:n_frames]]
+        # ffconcat list: one image per entry, each shown once, in name order
+        with tempfile.NamedTemporaryFile("w", suffix=".ffconcat") as listing:
             listing.write("ffconcat version 1.0\n")
-            for f in clip.frames[:n_frames]:
-                quoted = os.path.abspath(os.path.join(clip.path, f)).replace("'", "'\\''")
+            for p in paths:
+                quoted = p.replace("'", "'\\''")
                 listing.write(f"file '{quoted}'\nduration 1\n")
-            listing.close()
-            cmd += ["-f", "concat", "-safe", "0", "-i", listing.name]
-        cmd += ["-frames:v", str(n_frames), "-f", "image2pipe", "-c:v", "ppm", "-"]
-        proc = subprocess.run(cmd, capture_output=True)
-    finally:
-        if listing is not None:
-            os.unlink(listing.name)
-    if proc.returncode != 0:
-        lines = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise ClipError(f"{clip.path}: cannot decode ({lines[-1] if lines else 'ffmpeg failed'})")
-    frames = _parse_ppm_stream(proc.stdout, clip.path)
+            listing.flush()
+            rc, out, err = _decode(["-f", "concat", "-safe", "0", "-i", listing.name], n_frames)
+        if rc != 0:
+            for p in paths:  # error path only: name the frame that does not decode
+                frc, _, ferr = _decode(["-i", p], 1)
+                if frc != 0:
+                    raise ClipError(f"{p}: cannot decode ({ferr})")
+            raise ClipError(f"{clip.path}: cannot decode ({err})")
+    frames = _parse_ppm_stream(out, clip.path)
     if len(frames) < n_frames:
         raise ClipError(f"{clip.path}: {len(frames)} frames, FVD needs {n_frames}")
     if len({f.shape for f in frames}) != 1:

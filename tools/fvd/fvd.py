@@ -104,10 +104,10 @@ def run(args, extractor=None):
     return result
 
 
-def main(argv=None):
+def main(argv=None, extractor=None):
     args = parse_args(argv)
     try:
-        result = run(args)
+        result = run(args, extractor)
     except (clip_io.ClipError, protocol.ProtocolError, frechet.FrechetError, i3d_weights.WeightsError) as e:
         print(f"fvd: error: {e}", file=sys.stderr)
         return 1
