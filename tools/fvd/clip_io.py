@@ -140,26 +140,42 @@ def read_clip(clip, n_frames=16):
     return np.stack(frames)
 
 
-def _bilinear_matrix(n_in, n_out):
-    """Rows of PyTorch F.interpolate(mode='bilinear', align_corners=False,
-    antialias=False): half-pixel centres, source index clamped at 0 and n_in-1."""
+def _bilinear_taps(n_in, n_out):
+    """Source indices and weights of PyTorch F.interpolate(mode='bilinear',
+    align_corners=False, antialias=False): half-pixel centres, source index
+    clamped to [0, n_in - 1]."""
     dst = np.arange(n_out, dtype=np.float64)
     src = np.maximum((dst + 0.5) * (n_in / n_out) - 0.5, 0.0)
     i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
     i1 = np.minimum(i0 + 1, n_in - 1)
-    frac = src - i0
-    m = np.zeros((n_out, n_in), np.float64)
+    frac = (src - i0).astype(np.float32)
+    return i0, i1, frac
+
+
+def _bilinear_matrix(n_in, n_out):
+    """The same interpolation as an (n_out, n_in) matrix (for tests)."""
+    i0, i1, frac = _bilinear_taps(n_in, n_out)
+    m = np.zeros((n_out, n_in), np.float32)
     np.add.at(m, (np.arange(n_out), i0), 1.0 - frac)
     np.add.at(m, (np.arange(n_out), i1), frac)
-    return m.astype(np.float32)
+    return m
+
+
+def _lerp(x, axis, size):
+    i0, i1, frac = _bilinear_taps(x.shape[axis], size)
+    shape = [1] * x.ndim
+    shape[axis] = size
+    frac = frac.reshape(shape)
+    a = np.take(x, i0, axis=axis)
+    return a + (np.take(x, i1, axis=axis) - a) * frac
 
 
 def preprocess(frames, size=224):
     """uint8 (T, H, W, 3) -> float32 (T, size, size, 3) in [-1, 1]: bilinear resize of
-    the 0..255 values (TATS / StyleGAN-V convention), then x / 127.5 - 1."""
-    t, h, w, c = frames.shape
-    ry, rx = _bilinear_matrix(h, size), _bilinear_matrix(w, size)
+    the 0..255 values (TATS / StyleGAN-V convention), then x / 127.5 - 1.
+    Two-tap gathers, not BLAS: this runs beside the network's GEMMs."""
     x = frames.astype(np.float32)
-    x = (ry @ x.reshape(t, h, w * c)).reshape(t, size, w, c)          # rows
-    x = np.einsum("xw,tywc->tyxc", rx, x, optimize=True)               # columns
-    return x * np.float32(1 / 127.5) - np.float32(1.0)
+    x = _lerp(_lerp(x, 1, size), 2, size)
+    x *= np.float32(1 / 127.5)
+    x -= np.float32(1.0)
+    return x

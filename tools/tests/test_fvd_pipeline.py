@@ -84,6 +84,13 @@ def test_bilinear_matches_pytorch_half_pixel_convention():
     np.testing.assert_array_equal(clip_io._bilinear_matrix(5, 5), np.eye(5, dtype=np.float32))
 
 
+def test_preprocess_equals_separable_matrix_form():
+    frames = np.random.default_rng(2).integers(0, 256, (16, 64, 48, 3), dtype=np.uint8)
+    ry, rx = clip_io._bilinear_matrix(64, 224).astype(np.float64), clip_io._bilinear_matrix(48, 224).astype(np.float64)
+    ref = np.einsum("yh,thwc,xw->tyxc", ry, frames.astype(np.float64), rx) / 127.5 - 1
+    np.testing.assert_allclose(clip_io.preprocess(frames), ref, atol=2e-6)
+
+
 def test_preprocess_shape_and_range():
     frames = np.zeros((16, 64, 48, 3), np.uint8)
     frames[:, :, :24] = 255
