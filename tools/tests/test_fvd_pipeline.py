@@ -1,7 +1,11 @@
 """The FVD pipeline on tiny sets, with a cheap deterministic extractor in place
 of I3D: decoding, preprocessing, selection, cache, accuracy, JSON, errors."""
-import json
 import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fvd"))
+
+import json
 import shutil
 import subprocess
 
