@@ -70,25 +70,28 @@ def extract(clips, extractor, cache, n_frames=16, size=224, batch=4, label="", l
     load = lambda i: clip_io.preprocess(clip_io.read_clip(clips[i], n_frames), size)
     done_since_save = 0
     # decode the next clips in a thread while the network runs (ffmpeg is a separate process)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = [pool.submit(load, i) for i in todo[:batch]]
-        for b0 in range(0, len(todo), batch):
-            idx = todo[b0:b0 + batch]
-            x = np.stack([f.result() for f in pending])
-            pending = [pool.submit(load, i) for i in todo[b0 + batch:b0 + 2 * batch]]
-            feats = np.asarray(extractor(x), np.float32)
-            for i, f in zip(idx, feats):
-                cache.entries[keys[i]] = f
-            done_since_save += len(idx)
-            if done_since_save >= SAVE_EVERY:
-                cache.save()
-                done_since_save = 0
-            n = b0 + len(idx)
-            if log is not None and (n % (8 * batch) < batch or n == len(todo)):
-                el = time.perf_counter() - start
-                print(f"fvd: {label} {n}/{len(todo)} clips, {n / el:.2f} clips/s", file=log, flush=True)
-    if done_since_save:
-        cache.save()
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = [pool.submit(load, i) for i in todo[:batch]]
+            for b0 in range(0, len(todo), batch):
+                idx = todo[b0:b0 + batch]
+                x = np.stack([f.result() for f in pending])
+                pending = [pool.submit(load, i) for i in todo[b0 + batch:b0 + 2 * batch]]
+                feats = np.asarray(extractor(x), np.float32)
+                for i, f in zip(idx, feats):
+                    cache.entries[keys[i]] = f
+                done_since_save += len(idx)
+                if done_since_save >= SAVE_EVERY:
+                    cache.save()
+                    done_since_save = 0
+                n = b0 + len(idx)
+                if log is not None and (n % (8 * batch) < batch or n == len(todo)):
+                    rate = n / (time.perf_counter() - start)
+                    print(f"fvd: {label} {n}/{len(todo)} clips, {rate:.2f} clips/s, "
+                          f"{(len(todo) - n) / rate / 60:.0f} min left", file=log, flush=True)
+    finally:  # keep what was computed, also when a later clip fails
+        if done_since_save:
+            cache.save()
     seconds = time.perf_counter() - start
     stats = {"clips": len(clips), "computed": len(todo), "cached": len(clips) - len(todo),
              "seconds": round(seconds, 3),

@@ -303,3 +303,19 @@ def test_weights_checksum_is_verified(tmp_path):
     p.write_bytes(b"\x80\x04}q\x00.")
     with pytest.raises(i3d_weights.WeightsError, match="sha256"):
         i3d_weights.load_variables(str(p))
+
+
+@needs_ffmpeg
+def test_failed_run_keeps_features_computed_before_the_error(sets, capsys):
+    real, gen, cache = sets
+    good = os.path.join(gen, "v05.mp4")
+    os.replace(good, good + ".bak")
+    with open(good, "wb") as f:
+        f.write(b"broken")
+    argv = ["--real", real, "--gen", gen, "--cache-dir", cache, "--quiet", "--batch", "3", "--max-clips", "8"]
+    assert fvd.main(argv, MeanColour()) == 1
+    assert "v05.mp4" in capsys.readouterr().err
+    os.replace(good + ".bak", good)
+    ex = MeanColour()
+    assert fvd.main(argv, ex) == 0
+    assert ex.calls == 5  # all 8 real and the first batch of 3 generated came from the cache
