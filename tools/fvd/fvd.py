@@ -13,6 +13,16 @@ import os
 import sys
 import time
 
+
+def _default_blas_threads():
+    """One BLAS thread when other jobs hold the cores: OpenBLAS threads then wait on
+    each other and two run slower than one (measured, docs/FVD.md)."""
+    cores = os.cpu_count() or 1
+    return 1 if os.getloadavg()[0] >= cores else cores
+
+
+# Must be set before numpy loads OpenBLAS; an explicit setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", str(_default_blas_threads()))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import clip_io  # noqa: E402
@@ -100,6 +110,7 @@ def run(args, extractor=None):
     result.update(seconds=round(time.perf_counter() - start, 3),
                   extract_clips_per_s=round(computed / extract_s, 4) if computed else None,
                   extract=extract_stats, backend=getattr(extractor, "backend", "custom"),
+                  blas_threads=os.environ.get("OPENBLAS_NUM_THREADS"),
                   features=settings["features"], **{k: v for k, v in details.items()})
     return result
 
