@@ -57,7 +57,7 @@ def select(real, gen, protocol, max_clips=None, seed=0, real_labels=None, gen_la
         if max_clips < 2:
             raise ProtocolError("--max-clips must be at least 2")
         n = min(n, max_clips)
-    hint = f" (pass --max-clips for a smaller, non-standard run)" if max_clips is None else ""
+    hint = " (pass --max-clips for a smaller, non-standard run)" if max_clips is None else ""
     for name, clips, where in (("real", real, real_dir), ("generated", gen, gen_dir)):
         if len(clips) < n:
             raise ProtocolError(f"{where}: {len(clips)} {name} clips, protocol {protocol} needs {n}{hint}")
