@@ -84,7 +84,8 @@ final class RawWeights: @unchecked Sendable {
         let per = (count + chunks - 1) / chunks
         Parallel.forEach(chunks) { c in
             var state = seed ^ (UInt64(c) &* 0xD1B54A32D192ED03)
-            for i in (c * per)..<min(count, (c + 1) * per) {
+            let lo = min(count, c * per), hi = min(count, (c + 1) * per)
+            for i in lo..<hi {
                 state = state &* 6364136223846793005 &+ 1442695040888963407
                 let u = Float(UInt32(truncatingIfNeeded: state >> 40)) / Float(1 << 24) - 0.5
                 let v = u * 0.0693  // uniform on [-0.0346, 0.0346]: std 0.02
