@@ -32,9 +32,11 @@ public final class PARGenerator: @unchecked Sendable {
     /// One step's inputs for a clip whose tokens so far are `seq` (PAR
     /// order): what each of its rows feeds, at which position, with which
     /// cell, seeing which keys, and which sequence indices its rows predict.
-    struct StepPlan { var inputs: [InputToken]; var positions: [Int]; var cells: [Cell?]; var limits: [Int]; var predicts: [Int] }
+    public struct StepPlan: Sendable {
+        public var inputs: [InputToken], positions: [Int], cells: [Cell?], limits: [Int], predicts: [Int]
+    }
 
-    func plan(step: Int, classToken: Int, seq: [Int32]) -> StepPlan {
+    public func plan(step: Int, classToken: Int, seq: [Int32]) -> StepPlan {
         let n = model.config.parallel
         if step == 0 {
             return StepPlan(inputs: [.classToken(classToken)], positions: [0], cells: [nil], limits: [1], predicts: [0])
