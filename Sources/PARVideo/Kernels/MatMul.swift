@@ -24,10 +24,10 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 }
 
-/// Below this many rows, half-precision weights go through the widening
-/// dot-product kernel (memory bound); from here on, tiles are widened to fp32
-/// and handed to sgemm (compute bound).
-let halfGemmMinRows = 8
+/// Below this many rows the own dot-product kernel runs (memory bound; one
+/// weight read per call; OpenBLAS sgemm is slow for a handful of rows). From
+/// here on sgemm runs (compute bound), half weights widened tile by tile.
+let fewRowsMax = 8
 /// Output rows widened per sgemm tile (a 1280-wide tile is 640 KB: stays in L2).
 let halfTileRows = 128
 
@@ -60,19 +60,21 @@ public func matmul(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, _ y:
     Parallel.forEach(chunks) { c, worker in
         let j0 = c * size
         let cols = min(size, w.rows - j0)
+        if rows < fewRowsMax {
+            switch w.dtype {
+            case .f32: fewRowDot(LoadF32.self, x, rows: rows, w, j0: j0, cols: cols, y)
+            case .f16: fewRowDot(LoadF16.self, x, rows: rows, w, j0: j0, cols: cols, y)
+            default: fewRowDot(LoadBF16.self, x, rows: rows, w, j0: j0, cols: cols, y)
+            }
+            return
+        }
         switch w.dtype {
         case .f32:
             let wp = w.data.assumingMemoryBound(to: Float.self) + j0 * k
-            if rows == 1 {
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(cols), Int32(k), 1, wp, Int32(k), x, 1, 0, y + j0, 1)
-            } else {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(k),
-                            1, x, Int32(k), wp, Int32(k), 0, y + j0, Int32(w.rows))
-            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(k),
+                        1, x, Int32(k), wp, Int32(k), 0, y + j0, Int32(w.rows))
         case .f16, .bf16:
-            if rows < halfGemmMinRows {
-                halfDot(x, rows: rows, w, j0: j0, cols: cols, y)
-            } else {
+            do {
                 halfTiles(x, rows: rows, w, j0: j0, cols: cols, y, worker: worker)
             }
         default:
@@ -136,15 +138,38 @@ func loadF(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD16<Float> {
     UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
 }
 
-/// Few-row product with half weights: each weight row is widened once per
-/// block of up to 4 input rows while it sits in L1, so memory sees every
-/// weight once per call. A row's sum is formed the same way whatever `rows` is.
-private func halfDot(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, j0: Int, cols: Int, _ y: UnsafeMutablePointer<Float>) {
+/// Loads 16 weights widened to fp32 (one type per stored dtype, so the
+/// few-row kernel is specialised for each).
+protocol WeightLoad {
+    static var width: Int { get }
+    static func load16(_ p: UnsafeRawPointer, _ i: Int) -> SIMD16<Float>
+    static func load1(_ p: UnsafeRawPointer, _ i: Int) -> Float
+}
+enum LoadF32: WeightLoad {
+    static var width: Int { 4 }
+    @inline(__always) static func load16(_ p: UnsafeRawPointer, _ i: Int) -> SIMD16<Float> { p.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) }
+    @inline(__always) static func load1(_ p: UnsafeRawPointer, _ i: Int) -> Float { p.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
+}
+enum LoadF16: WeightLoad {
+    static var width: Int { 2 }
+    @inline(__always) static func load16(_ p: UnsafeRawPointer, _ i: Int) -> SIMD16<Float> { SIMD16<Float>(p.loadUnaligned(fromByteOffset: 2 * i, as: SIMD16<Float16>.self)) }
+    @inline(__always) static func load1(_ p: UnsafeRawPointer, _ i: Int) -> Float { Float(p.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self)) }
+}
+enum LoadBF16: WeightLoad {
+    static var width: Int { 2 }
+    @inline(__always) static func load16(_ p: UnsafeRawPointer, _ i: Int) -> SIMD16<Float> { bf16ToFloat(p.loadUnaligned(fromByteOffset: 2 * i, as: SIMD16<UInt16>.self)) }
+    @inline(__always) static func load1(_ p: UnsafeRawPointer, _ i: Int) -> Float { Float(bitPattern: UInt32(p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16) }
+}
+
+/// Few-row product: each weight row is loaded (and widened) once per block
+/// of up to 4 input rows while it sits in L1, so memory sees every weight
+/// once per call. A row's sum is formed the same way whatever `rows` is.
+@inline(__always)
+func fewRowDot<L: WeightLoad>(_: L.Type, _ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, j0: Int, cols: Int, _ y: UnsafeMutablePointer<Float>) {
     let k = w.cols, out = w.rows
-    let bf16 = w.dtype == .bf16
     let k16 = k / 16 * 16
     for j in j0..<(j0 + cols) {
-        let wr = w.data + j * k * 2
+        let wr = w.data + j * k * L.width
         var r = 0
         while r < rows {
             let nr = min(4, rows - r)
@@ -155,7 +180,7 @@ private func halfDot(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, j0
             var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
             var i = 0
             while i < k16 {
-                let wv = loadWide(wr, i, bf16: bf16)
+                let wv = L.load16(wr, i)
                 a0.addProduct(loadF(x0, i), wv)
                 a1.addProduct(loadF(x1, i), wv)
                 a2.addProduct(loadF(x2, i), wv)
@@ -164,8 +189,7 @@ private func halfDot(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, j0
             }
             var s = SIMD4<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum())
             while i < k {
-                let wv: Float = bf16 ? Float(bitPattern: UInt32(wr.load(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
-                                     : Float(wr.load(fromByteOffset: 2 * i, as: Float16.self))
+                let wv = L.load1(wr, i)
                 s[0] += x0[i] * wv; s[1] += x1[i] * wv; s[2] += x2[i] * wv; s[3] += x3[i] * wv
                 i += 1
             }

@@ -109,6 +109,6 @@ public final class Workspace: @unchecked Sendable {
         qkv = FloatBuffer(maxRows * (c.dim + 2 * kvDim)); att = FloatBuffer(maxRows * c.dim)
         a = FloatBuffer(maxRows * c.ffnHidden); b = FloatBuffer(maxRows * c.ffnHidden)
         cos = FloatBuffer(maxRows * c.headDim / 2); sin = FloatBuffer(maxRows * c.headDim / 2)
-        scores = FloatBuffer(max(8, Parallel.threads) * (c.tokensPerClip + c.parallel))
+        scores = FloatBuffer(max(8, Parallel.threads) * c.parallel * (c.tokensPerClip + c.parallel))
     }
 }
