@@ -23,6 +23,12 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Top-k of the sampler.") var topK: Int = 8000
     @Option(name: .long, help: "Threads.") var threads: Int = 2
 
+    static func cpuSeconds() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+    }
+
     func run() throws {
         Parallel.threads = threads
         guard let dt = ["f32": DType.f32, "f16": .f16, "bf16": .bf16][dtype] else {
@@ -38,16 +44,14 @@ struct BenchCommand: ParsableCommand {
         c.parallel = parallel.max() ?? 16
         try c.validate()
 
-        let bw = Roofline.bandwidth()
-        let flops = Roofline.sgemmFlops()
         let weights = GPTWeights(randomFor: c, dtype: dt)
         let N = c.tokensPerClip
         print("# par-video bench: \(config.rawValue), \(c.nLayer)\(c.nLayer < fullLayers ? " of \(fullLayers)" : "") layers, dim \(c.dim), heads \(c.nHead), vocab \(c.vocabSize), cube \(c.cube.map(String.init).joined(separator: "x")), \(dtype) weights, \(threads) threads")
         print("# weights streamed per step: \(String(format: "%.1f", Double(weights.streamedBytes) / 1e6)) MB; CFG \(cfg), top-k \(topK)")
-        print("# machine: read bandwidth \(String(format: "%.1f", bw / 1e9)) GB/s, sgemm 1024^3 \(String(format: "%.0f", flops / 1e9)) GFLOP/s")
+        print("# ceilings are measured right before each run (other jobs share the cores); CPU = process CPU time / (wall x threads)")
         print("")
-        print("| n | B | steps | ms/step | s/clip | tokens/s | peak RSS | bound s | share of bound |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("| n | B | steps | ms/step | s/clip | tokens/s | peak RSS | GB/s | GFLOP/s | bound s | share of bound | CPU |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for n in parallel {
             for b in batch {
                 var cn = c
@@ -66,15 +70,17 @@ struct BenchCommand: ParsableCommand {
                     let keys = Double(plan.limits.reduce(0, +) * seqs)
                     flopCount += 2 * params * rows + 4 * keys * Double(c.dim * c.nLayer)
                 }
+                let bw = Roofline.bandwidth(), flops = Roofline.sgemmFlops()
                 let bound = max(Double(weights.streamedBytes) * Double(gen.steps) / bw, flopCount / flops)
                 Roofline.resetPeakMemory()
-                let t0 = Date()
+                let cpu0 = Self.cpuSeconds(), t0 = Date()
                 _ = try gen.generate(actions: (0..<b).map { $0 % c.numClasses }, options: options)
-                let secs = Date().timeIntervalSince(t0)
+                let secs = Date().timeIntervalSince(t0), cpu = Self.cpuSeconds() - cpu0
                 let peak = Double(Roofline.peakMemory()) / 1e9
-                print(String(format: "| %d | %d | %d | %.1f | %.2f | %.0f | %.2f GB | %.2f | %.0f%% |",
+                print(String(format: "| %d | %d | %d | %.1f | %.2f | %.1f | %.2f GB | %.1f | %.0f | %.2f | %.0f%% | %.0f%% |",
                              n, b, gen.steps, secs * 1000 / Double(gen.steps), secs / Double(b),
-                             Double(b * N) / secs, peak, bound, 100 * bound / secs))
+                             Double(b * N) / secs, peak, bw / 1e9, flops / 1e9, bound, 100 * bound / secs,
+                             100 * cpu / (secs * Double(threads))))
                 fflush(nil)
             }
         }
