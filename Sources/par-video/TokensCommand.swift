@@ -33,10 +33,8 @@ struct TokensCommand: ParsableCommand {
         if let topP { options.topP = topP }
         if let temperature { options.temperature = temperature }
         do { try options.validate() } catch let e as WeightsError { throw ValidationError(e.description) }
-        let outDir = (URL(fileURLWithPath: output).deletingLastPathComponent().path)
-        guard FileManager.default.isWritableFile(atPath: outDir) else {
-            throw ValidationError("output folder \(outDir) is not writable")
-        }
+        let outURL = URL(fileURLWithPath: output)
+        do { try AtomicOutput.checkWritable(outURL) } catch { throw ValidationError("\(error)") }
 
         let generator = PARGenerator(model: try GPT(entry))
         let showProgress = !json && isatty(2) != 0
@@ -46,7 +44,9 @@ struct TokensCommand: ParsableCommand {
         }[0]
         let seconds = Date().timeIntervalSince(start)
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
-        try NPY.write(cube.tokens, shape: [cube.T, cube.H, cube.W], to: output)
+        try AtomicOutput.write(to: outURL) { tmp in
+            try NPY.encode(cube.tokens, shape: [cube.T, cube.H, cube.W]).write(to: tmp)
+        }
 
         if json {
             let obj: [String: Any] = [
@@ -62,17 +62,16 @@ struct TokensCommand: ParsableCommand {
         }
     }
 
-    /// An id, or a name from the bundle's `actions` list.
+    /// An id, or a name from the bundle's `actions` (UCF-101 names when a
+    /// 101-class bundle lists none).
     static func resolveAction(_ text: String, config: GPTConfig) throws -> Int {
-        if let id = Int(text) {
-            guard id >= 0 && id < config.numClasses else {
-                throw ValidationError("action \(id) is outside the model's classes 0..<\(config.numClasses)")
-            }
-            return id
+        let catalog = config.actions.map(ActionCatalog.init) ?? (config.numClasses == 101 ? .ucf101 : nil)
+        if let catalog {
+            do { return try catalog.resolve(text) } catch { throw ValidationError("\(error)") }
         }
-        if let names = config.actions, let id = names.firstIndex(where: { $0.caseInsensitiveCompare(text) == .orderedSame }) {
-            return id
+        guard let id = Int(text), id >= 0 && id < config.numClasses else {
+            throw ValidationError("action '\(text)' is outside the model's classes 0..<\(config.numClasses)")
         }
-        throw ValidationError("unknown action '\(text)': give an id in 0..<\(config.numClasses)\(config.actions == nil ? "" : " or a name the bundle lists")")
+        return id
     }
 }

@@ -1,13 +1,13 @@
 import ArgumentParser
+import Foundation
 import PARVideo
 
-/// Engine subcommands; the root command of the CLI branch takes them over.
-struct EngineCommands: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "par-video",
-        abstract: "PAR video generation on the CPU.",
-        version: PARVideo.version,
-        subcommands: [TokensCommand.self, InspectCommand.self, BenchCommand.self])
-}
+// Interrupts remove partial outputs from the very start.
+AtomicOutput.installHandlers()
 
-EngineCommands.main()
+do {
+    var command = try ParVideoCommand.parseAsRoot()
+    try command.run()
+} catch {
+    exit(CLIExit.report(error))
+}
