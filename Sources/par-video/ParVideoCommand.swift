@@ -8,6 +8,9 @@ struct ParVideoCommand: ParsableCommand {
     static let subcommands: [ParsableCommand.Type] = [
         Generate.self,
         ActionsCommand.self,
+        TokensCommand.self,
+        InspectCommand.self,
+        BenchCommand.self,
     ]
 
     static let configuration = CommandConfiguration(

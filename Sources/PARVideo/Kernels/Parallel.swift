@@ -1,0 +1,50 @@
+import Foundation
+import COpenBLAS
+
+/// The engine's threads. Work is always cut into a fixed number of chunks
+/// that do not depend on the thread count, and chunks never split a
+/// reduction, so results are bitwise the same with 1 or 2 threads.
+public enum Parallel {
+    /// Threads used by the kernels (default 2, the cores of this machine kind).
+    nonisolated(unsafe) public static var threads: Int = 2 {
+        didSet { threads = max(1, threads) }
+    }
+
+    /// OpenBLAS runs single-threaded inside our own chunks: its worker
+    /// threads would otherwise spin while ours run and fight for 2 cores.
+    static let blasSetup: Void = { openblas_set_num_threads(1) }()
+
+    /// Runs `body(chunk)` for chunk in 0..<chunks on up to `threads` threads.
+    @inline(__always)
+    public static func forEach(_ chunks: Int, _ body: (Int) -> Void) {
+        forEach(chunks) { c, _ in body(c) }
+    }
+
+    /// Same, also passing the worker index (0..<threads) for per-thread scratch.
+    public static func forEach(_ chunks: Int, _ body: (_ chunk: Int, _ worker: Int) -> Void) {
+        _ = blasSetup
+        let t = min(threads, chunks)
+        if t <= 1 {
+            for c in 0..<chunks { body(c, 0) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            DispatchQueue.concurrentPerform(iterations: t) { worker in
+                var c = worker
+                while c < chunks { body(c, worker); c += t }
+            }
+        }
+    }
+}
+
+/// A raw float buffer that outlives Swift's copy-on-write (kernel scratch).
+public final class FloatBuffer: @unchecked Sendable {
+    public let count: Int
+    public let ptr: UnsafeMutablePointer<Float>
+    public init(_ count: Int) {
+        self.count = count
+        ptr = .allocate(capacity: max(count, 1))
+        ptr.initialize(repeating: 0, count: max(count, 1))
+    }
+    deinit { ptr.deallocate() }
+}

@@ -1,0 +1,113 @@
+import Foundation
+
+/// Progress after each decode step.
+public struct StepProgress: Sendable {
+    public let step: Int, steps: Int, tokensDone: Int
+}
+
+/// Decodes token cubes with the PAR schedule (SPEC section 5) on the KV
+/// cache: B clips and, with CFG, their unconditional twins share every
+/// forward pass as one batch [cond_0..cond_{B-1}, uncond_0..uncond_{B-1}].
+public final class PARGenerator: @unchecked Sendable {
+    public let model: GPT
+    public let order: PAROrder
+
+    public init(model: GPT) {
+        self.model = model
+        let c = model.config
+        order = PAROrder(T: c.cube[0], H: c.cube[1], W: c.cube[2], parallel: c.parallel)
+    }
+
+    public var steps: Int { model.config.steps }
+
+    /// Checks an action against the model's classes.
+    public func validate(actions: [Int]) throws {
+        let classes = model.config.numClasses
+        guard !actions.isEmpty else { throw WeightsError("no action given") }
+        for a in actions where a < 0 || a >= classes {
+            throw WeightsError("action \(a) is outside the model's classes 0..<\(classes)")
+        }
+    }
+
+    /// One step's inputs for a clip whose tokens so far are `seq` (PAR
+    /// order): what each of its rows feeds, at which position, with which
+    /// cell, seeing which keys, and which sequence indices its rows predict.
+    public struct StepPlan: Sendable {
+        public var inputs: [InputToken], positions: [Int], cells: [Cell?], limits: [Int], predicts: [Int]
+    }
+
+    public func plan(step: Int, classToken: Int, seq: [Int32]) -> StepPlan {
+        let n = model.config.parallel
+        if step == 0 {
+            return StepPlan(inputs: [.classToken(classToken)], positions: [0], cells: [nil], limits: [1], predicts: [0])
+        }
+        if step < n {  // x_{step-1} at pos step, causal
+            return StepPlan(inputs: [.token(seq[step - 1])], positions: [step], cells: [order.cells[step - 1]],
+                            limits: [step + 1], predicts: [step])
+        }
+        if step == n {  // x_{n-1} and M_1..M_{n-1} at n..2n-1, one full block
+            let inputs: [InputToken] = [.token(seq[n - 1])] + (1..<n).map { .transition($0) }
+            let cells: [Cell?] = [order.cells[n - 1]] + Array(repeating: nil, count: n - 1)
+            return StepPlan(inputs: inputs, positions: Array(n..<(2 * n)), cells: cells,
+                            limits: Array(repeating: 2 * n, count: n), predicts: Array(n..<(2 * n)))
+        }
+        let g = step - n  // group g (g >= 1) at positions gn+n..gn+2n-1 predicts group g+1
+        let k0 = g * n
+        return StepPlan(inputs: (k0..<(k0 + n)).map { .token(seq[$0]) },
+                        positions: Array((k0 + n)..<(k0 + 2 * n)), cells: (k0..<(k0 + n)).map { order.cells[$0] },
+                        limits: Array(repeating: k0 + 2 * n, count: n), predicts: Array((k0 + n)..<(k0 + 2 * n)))
+    }
+
+    /// Decodes one cube per action. `logitsHook(step, rows, logits)` sees the
+    /// guided logits of each step ([B, rows, vocab]) before sampling.
+    public func generate(actions: [Int], options: SamplingOptions,
+                         progress: ((StepProgress) -> Void)? = nil,
+                         logitsHook: ((Int, Int, UnsafePointer<Float>) -> Void)? = nil) throws -> [TokenCube] {
+        try validate(actions: actions)
+        try options.validate()
+        let c = model.config, n = c.parallel, N = c.tokensPerClip, V = c.vocabSize
+        let B = actions.count
+        let cfg = options.usesCFG
+        let seqs = cfg ? 2 * B : B
+        let cache = model.makeCache(seqs: seqs)
+        let ws = Workspace(config: c, maxRows: seqs * n)
+        let logits = FloatBuffer(seqs * n * V)
+        var seqTokens = [[Int32]](repeating: [Int32](repeating: 0, count: N), count: B)
+        var scratch = [[Float]](repeating: [], count: B * n)
+
+        for step in 0..<steps {
+            let plans = (0..<B).map { plan(step: step, classToken: actions[$0], seq: seqTokens[$0]) }
+            let rows = plans[0].positions.count
+            var inputs = plans.flatMap(\.inputs)
+            if cfg {  // unconditional twins: same tokens, null class
+                inputs += plans.flatMap { p in p.inputs.map { if case .classToken = $0 { .classToken(c.numClasses) } else { $0 } } }
+            }
+            model.forward(inputs, seqs: seqs, positions: plans[0].positions, cells: plans[0].cells, limits: plans[0].limits,
+                          cache: cache, workspace: ws, logits: logits.ptr)
+            if cfg {  // logits = u + s * (c - u), in place over the cond rows
+                let s = options.cfgScale
+                let cond = logits.ptr, uncond = logits.ptr + B * rows * V
+                Parallel.forEach(B * rows) { r in
+                    let cr = cond + r * V, ur = uncond + r * V
+                    for i in 0..<V { cr[i] = ur[i] + (cr[i] - ur[i]) * s }
+                }
+            }
+            logitsHook?(step, rows, logits.ptr)
+            // Rows are independent and each draw is keyed by (clip seed, index).
+            let predicts = plans[0].predicts
+            var drawn = [Int32](repeating: 0, count: B * rows)
+            drawn.withUnsafeMutableBufferPointer { out in
+                scratch.withUnsafeMutableBufferPointer { scr in
+                    Parallel.forEach(B * rows) { r in
+                        let b = r / rows, j = r % rows
+                        let u = uniform(stream: options.seed &+ UInt64(b), index: UInt64(predicts[j]))
+                        out[r] = sampleToken(logits.ptr + r * V, vocab: V, options: options, draw: u, scratch: &scr[r])
+                    }
+                }
+            }
+            for b in 0..<B { for j in 0..<rows { seqTokens[b][predicts[j]] = drawn[b * rows + j] } }
+            progress?(StepProgress(step: step + 1, steps: steps, tokensDone: predicts.last! + 1))
+        }
+        return seqTokens.map { TokenCube(T: c.cube[0], H: c.cube[1], W: c.cube[2], tokens: order.toRaster($0)) }
+    }
+}

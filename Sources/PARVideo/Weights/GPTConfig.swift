@@ -1,0 +1,113 @@
+import Foundation
+
+/// Sampling defaults a bundle may carry (docs/BUNDLE.md).
+public struct SamplingDefaults: Codable, Sendable, Equatable {
+    public var temperature: Float = 1.0
+    public var cfgScale: Float = 1.15
+    public var topK: Int = 8000
+    public var topP: Float = 1.0
+
+    enum CodingKeys: String, CodingKey {
+        case temperature, cfgScale = "cfg_scale", topK = "top_k", topP = "top_p"
+    }
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        temperature = try c.decodeIfPresent(Float.self, forKey: .temperature) ?? 1.0
+        cfgScale = try c.decodeIfPresent(Float.self, forKey: .cfgScale) ?? 1.15
+        topK = try c.decodeIfPresent(Int.self, forKey: .topK) ?? 8000
+        topP = try c.decodeIfPresent(Float.self, forKey: .topP) ?? 1.0
+    }
+}
+
+/// How rotary positions are assigned (SPEC section 4).
+public enum RopeMode: String, Codable, Sendable {
+    case twoD = "2d", threeD = "3d"
+}
+
+/// The config of one PAR/LlamaGen GPT, keyed as LlamaGen's `ModelArgs`.
+public struct GPTConfig: Codable, Sendable, Equatable {
+    public var dim: Int
+    public var nLayer: Int
+    public var nHead: Int
+    public var nKVHead: Int?
+    public var vocabSize: Int
+    public var numClasses: Int
+    public var multipleOf: Int = 256
+    public var ffnDimMultiplier: Double?
+    public var normEps: Float = 1e-5
+    public var ropeBase: Float = 10000
+    /// [T, H, W] token cube.
+    public var cube: [Int]
+    /// n, tokens per step.
+    public var parallel: Int
+    public var rope: RopeMode
+    public var sampling: SamplingDefaults = SamplingDefaults()
+    public var actions: [String]?
+    public var source: String?
+
+    enum CodingKeys: String, CodingKey {
+        case dim, nLayer = "n_layer", nHead = "n_head", nKVHead = "n_kv_head"
+        case vocabSize = "vocab_size", numClasses = "num_classes"
+        case multipleOf = "multiple_of", ffnDimMultiplier = "ffn_dim_multiplier"
+        case normEps = "norm_eps", ropeBase = "rope_base"
+        case cube, parallel, rope, sampling, actions, source
+    }
+
+    public init(dim: Int, nLayer: Int, nHead: Int, nKVHead: Int? = nil, vocabSize: Int, numClasses: Int,
+                cube: [Int], parallel: Int, rope: RopeMode) {
+        self.dim = dim; self.nLayer = nLayer; self.nHead = nHead; self.nKVHead = nKVHead
+        self.vocabSize = vocabSize; self.numClasses = numClasses
+        self.cube = cube; self.parallel = parallel; self.rope = rope
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        dim = try c.decode(Int.self, forKey: .dim)
+        nLayer = try c.decode(Int.self, forKey: .nLayer)
+        nHead = try c.decode(Int.self, forKey: .nHead)
+        nKVHead = try c.decodeIfPresent(Int.self, forKey: .nKVHead)
+        vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+        numClasses = try c.decode(Int.self, forKey: .numClasses)
+        multipleOf = try c.decodeIfPresent(Int.self, forKey: .multipleOf) ?? 256
+        ffnDimMultiplier = try c.decodeIfPresent(Double.self, forKey: .ffnDimMultiplier)
+        normEps = try c.decodeIfPresent(Float.self, forKey: .normEps) ?? 1e-5
+        ropeBase = try c.decodeIfPresent(Float.self, forKey: .ropeBase) ?? 10000
+        cube = try c.decode([Int].self, forKey: .cube)
+        parallel = try c.decode(Int.self, forKey: .parallel)
+        rope = try c.decode(RopeMode.self, forKey: .rope)
+        sampling = try c.decodeIfPresent(SamplingDefaults.self, forKey: .sampling) ?? SamplingDefaults()
+        actions = try c.decodeIfPresent([String].self, forKey: .actions)
+        source = try c.decodeIfPresent(String.self, forKey: .source)
+    }
+
+    public var kvHeads: Int { nKVHead ?? nHead }
+    public var headDim: Int { dim / nHead }
+    /// SwiGLU hidden size: find_multiple(int(2*4*dim/3 [* mult]), multiple_of).
+    public var ffnHidden: Int {
+        var h = Int(2.0 * Double(4 * dim) / 3.0)
+        if let m = ffnDimMultiplier { h = Int(m * Double(h)) }
+        return (h + multipleOf - 1) / multipleOf * multipleOf
+    }
+    public var tokensPerClip: Int { cube.reduce(1, *) }
+    /// Decode steps: n + (N - n) / n (SPEC section 5).
+    public var steps: Int { parallel + (tokensPerClip - parallel) / parallel }
+
+    /// Sizes that make the schedule and the rotary table well defined.
+    public func validate() throws {
+        func bad(_ m: String) -> WeightsError { WeightsError("model config: \(m)") }
+        guard dim > 0, nLayer > 0, nHead > 0, vocabSize > 0, numClasses > 0 else { throw bad("sizes must be positive") }
+        guard dim % nHead == 0, headDim % 2 == 0 else { throw bad("dim \(dim) must split into \(nHead) heads of even size") }
+        guard nHead % kvHeads == 0 else { throw bad("n_head \(nHead) is not a multiple of n_kv_head \(kvHeads)") }
+        guard cube.count == 3, cube.allSatisfy({ $0 > 0 }) else { throw bad("cube must be [T, H, W], got \(cube)") }
+        let s = Int(Double(parallel).squareRoot().rounded())
+        guard parallel >= 1, s * s == parallel else { throw bad("parallel \(parallel) is not a square") }
+        guard cube[1] % s == 0, cube[2] % s == 0 else { throw bad("parallel \(parallel): H and W (\(cube[1])x\(cube[2])) must divide by \(s)") }
+        guard tokensPerClip >= 2 * parallel || parallel == 1 else { throw bad("cube \(cube) is too small for parallel \(parallel)") }
+        if rope == .twoD { guard cube[0] == 1 else { throw bad("rope 2d needs T = 1, cube is \(cube)") } }
+        if rope == .threeD { guard headDim >= 8 else { throw bad("rope 3d needs head_dim >= 8") } }
+        if let a = actions { guard a.count == numClasses else { throw bad("\(a.count) action names for \(numClasses) classes") } }
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+
+/// The `par_video` metadata entry of one bundle file (docs/BUNDLE.md).
+public struct BundleHeader: Sendable {
+    public enum Kind: String, Sendable { case gpt, tokenizer }
+    public let kind: Kind
+    public let version: Int
+    /// The `config` object as raw JSON, decoded by whoever owns the kind.
+    public let configJSON: Data
+
+    static func read(_ file: SafeTensorsFile) throws -> BundleHeader {
+        guard let text = file.metadata["par_video"] else {
+            throw WeightsError("\(file.path): not a par-video bundle (no 'par_video' metadata)")
+        }
+        guard let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            throw WeightsError("\(file.path): 'par_video' metadata is not a JSON object")
+        }
+        guard obj["format"] as? String == "par-video" else { throw WeightsError("\(file.path): metadata format is not 'par-video'") }
+        let version = (obj["version"] as? NSNumber)?.intValue ?? 0
+        guard version == 1 else { throw WeightsError("\(file.path): bundle version \(version) is not supported (expected 1)") }
+        guard let kindName = obj["kind"] as? String, let kind = Kind(rawValue: kindName) else {
+            throw WeightsError("\(file.path): bundle kind must be 'gpt' or 'tokenizer'")
+        }
+        guard let config = obj["config"], JSONSerialization.isValidJSONObject(config) else {
+            throw WeightsError("\(file.path): bundle has no 'config' object")
+        }
+        return BundleHeader(kind: kind, version: version, configJSON: try JSONSerialization.data(withJSONObject: config))
+    }
+}
+
+/// One GPT of a bundle: its config and its (mapped) weights file.
+public struct GPTEntry: @unchecked Sendable {
+    public let config: GPTConfig
+    public let file: SafeTensorsFile
+}
+
+/// A model bundle: one `.safetensors` file or a folder of them, holding GPTs
+/// keyed by `parallel` and at most one tokenizer.
+public final class ModelBundle: @unchecked Sendable {
+    public let path: String
+    public let gpts: [Int: GPTEntry]
+    public let tokenizer: (file: SafeTensorsFile, configJSON: Data)?
+
+    public static func load(_ path: String) throws -> ModelBundle { try ModelBundle(path: path) }
+
+    public init(path: String) throws {
+        self.path = path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw WeightsError("\(path): no such model file or folder")
+        }
+        var files: [String] = [path]
+        if isDir.boolValue {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            files = names.filter { $0.hasSuffix(".safetensors") }.sorted().map { (path as NSString).appendingPathComponent($0) }
+            guard !files.isEmpty else { throw WeightsError("\(path): folder holds no .safetensors files") }
+        }
+        var gpts: [Int: GPTEntry] = [:]
+        var tokenizer: (file: SafeTensorsFile, configJSON: Data)?
+        for f in files {
+            let file = try SafeTensorsFile(path: f)
+            let header = try BundleHeader.read(file)
+            switch header.kind {
+            case .gpt:
+                let config: GPTConfig
+                do { config = try JSONDecoder().decode(GPTConfig.self, from: header.configJSON) } catch {
+                    throw WeightsError("\(f): bad gpt config (\(Self.describe(error)))")
+                }
+                do { try config.validate() } catch let e as WeightsError { throw WeightsError("\(f): \(e.description)") }
+                if let other = gpts[config.parallel] {
+                    throw WeightsError("\(path): two GPTs for parallel \(config.parallel) (\(other.file.path), \(f))")
+                }
+                gpts[config.parallel] = GPTEntry(config: config, file: file)
+            case .tokenizer:
+                if tokenizer != nil { throw WeightsError("\(path): more than one tokenizer") }
+                tokenizer = (file, header.configJSON)
+            }
+        }
+        self.gpts = gpts
+        self.tokenizer = tokenizer
+    }
+
+    public var parallels: [Int] { gpts.keys.sorted() }
+
+    /// The GPT trained for `parallel` (the smallest n present when nil).
+    public func gpt(parallel: Int? = nil) throws -> GPTEntry {
+        guard let smallest = parallels.first else { throw WeightsError("\(path): bundle holds no GPT") }
+        let n = parallel ?? smallest
+        guard let entry = gpts[n] else {
+            throw WeightsError("\(path): no model trained for --parallel \(n) (available: \(parallels.map(String.init).joined(separator: ", ")))")
+        }
+        return entry
+    }
+
+    static func describe(_ error: Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): return "missing key '\(key.stringValue)'"
+        case DecodingError.typeMismatch(_, let ctx), DecodingError.valueNotFound(_, let ctx):
+            return "bad value at '\(ctx.codingPath.map { $0.stringValue }.joined(separator: "."))'"
+        case DecodingError.dataCorrupted(let ctx): return ctx.debugDescription
+        default: return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import PARVideo
+
+/// `par-video tokens`: decode one token cube and write it as int32 .npy.
+struct TokensCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokens",
+        abstract: "Decode the token cube for one action and write it as .npy (int32, T x H x W, (t, y, x) order).")
+
+    @Option(name: .long, help: "Model bundle: a .safetensors file or a folder.") var model: String
+    @Option(name: .long, help: "Action class: an id or a name the bundle lists.") var action: String
+    @Option(name: .long, help: "Tokens per step n (a GPT of the bundle trained for it; default: smallest present).") var parallel: Int?
+    @Option(name: .long, help: "Seed of the sampler.") var seed: UInt64 = 0
+    @Option(name: .long, help: "Classifier-free guidance scale (1 = off; default: the bundle's).") var cfg: Float?
+    @Option(name: .long, help: "Top-k (0 = all, 1 = greedy; default: the bundle's).") var topK: Int?
+    @Option(name: .long, help: "Top-p (default: the bundle's).") var topP: Float?
+    @Option(name: .long, help: "Temperature (default: the bundle's).") var temperature: Float?
+    @Option(name: .long, help: "Threads.") var threads: Int = 2
+    @Option(name: .shortAndLong, help: "Output .npy path.") var output: String
+    @Flag(name: .long, help: "Print one JSON object with the run's figures.") var json = false
+
+    func run() throws {
+        Parallel.threads = threads
+        let bundle = try ModelBundle.load(model)
+        let entry: GPTEntry
+        do { entry = try bundle.gpt(parallel: parallel) } catch let e as WeightsError { throw ValidationError(e.description) }
+        let config = entry.config
+        let actionID = try Self.resolveAction(action, config: config)
+        var options = SamplingOptions(config.sampling, seed: seed)
+        if let cfg { options.cfgScale = cfg }
+        if let topK { options.topK = topK }
+        if let topP { options.topP = topP }
+        if let temperature { options.temperature = temperature }
+        do { try options.validate() } catch let e as WeightsError { throw ValidationError(e.description) }
+        let outURL = URL(fileURLWithPath: output)
+        do { try AtomicOutput.checkWritable(outURL) } catch { throw ValidationError("\(error)") }
+
+        let generator = PARGenerator(model: try GPT(entry))
+        let showProgress = !json && isatty(2) != 0
+        let start = Date()
+        let cube = try generator.generate(actions: [actionID], options: options) { p in
+            if showProgress { FileHandle.standardError.write(Data("\rstep \(p.step)/\(p.steps)".utf8)) }
+        }[0]
+        let seconds = Date().timeIntervalSince(start)
+        if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
+        try AtomicOutput.write(to: outURL) { tmp in
+            try NPY.encode(cube.tokens, shape: [cube.T, cube.H, cube.W]).write(to: tmp)
+        }
+
+        if json {
+            let obj: [String: Any] = [
+                "steps": generator.steps, "tokens": cube.tokens.count, "seconds": (seconds * 1000).rounded() / 1000,
+                "parallel": config.parallel, "cube": [cube.T, cube.H, cube.W], "action": actionID, "seed": seed,
+                "cfg_scale": Double(options.cfgScale), "top_k": options.topK, "top_p": Double(options.topP),
+                "temperature": Double(options.temperature), "output": output,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("\(output): \(cube.T)x\(cube.H)x\(cube.W) tokens, \(generator.steps) steps (n=\(config.parallel)) in \(String(format: "%.2f", seconds)) s")
+        }
+    }
+
+    /// An id, or a name from the bundle's `actions` (UCF-101 names when a
+    /// 101-class bundle lists none).
+    static func resolveAction(_ text: String, config: GPTConfig) throws -> Int {
+        let catalog = config.actions.map(ActionCatalog.init) ?? (config.numClasses == 101 ? .ucf101 : nil)
+        if let catalog {
+            do { return try catalog.resolve(text) } catch { throw ValidationError("\(error)") }
+        }
+        guard let id = Int(text), id >= 0 && id < config.numClasses else {
+            throw ValidationError("action '\(text)' is outside the model's classes 0..<\(config.numClasses)")
+        }
+        return id
+    }
+}
