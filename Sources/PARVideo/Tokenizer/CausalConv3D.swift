@@ -1,44 +1,78 @@
 import COpenBLAS
+import CTokenizerKernels
 import Foundation
 
 /// NBP's CausalConv3d: pad by repeating edge values, 2*(kt/2) frames in front
 /// and none behind, kh/2 and kw/2 on each side in space; then a (strided)
-/// valid convolution. Computed as chunked im2col + sgemm in channels-last
-/// layout: cols[p][k] with k = ((dt*kh + dy)*kw + dx)*cin + ci, times the
-/// kernel packed once as [k][cout].
+/// valid convolution. Computed in channels-last layout as im2col rows
+/// cols[p][k], k = ((dt*kh + dy)*kw + dx)*cin + ci, times the kernel packed
+/// once as [k][cout]. Each thread gathers and multiplies its own blocks of
+/// positions (AVX-512 kernels, fp32 or bf16), or the whole product goes to
+/// OpenBLAS sgemm on CPUs without AVX-512.
 ///
-/// Streaming: with `streaming` the conv keeps the last 2*(kt/2) input frames
-/// and uses them as the front context of the next chunk, so decoding chunk by
-/// chunk along time gives exactly the whole-clip result.
+/// Streaming: the conv keeps the last 2*(kt/2) input frames and uses them as
+/// the front context of the next chunk, so decoding chunk by chunk along time
+/// gives the whole-clip result.
 final class CausalConv3D {
+    enum Kernel {
+        case blas(UnsafeMutablePointer<Float>)        // [k][cout]
+        case f32(UnsafeMutablePointer<Float>)         // tk_pack_f32
+        case bf16(UnsafeMutablePointer<UInt16>)       // tk_pack_bf16
+    }
+
     let cin, cout, kt, kh, kw: Int
     let stride: (t: Int, h: Int, w: Int)
-    let weight: UnsafeMutablePointer<Float>   // [kt*kh*kw*cin][cout]
+    let kernel: Kernel
     let bias: [Float]
     private var context: Activation?
 
     var kSize: Int { kt * kh * kw * cin }
     var frontPad: Int { 2 * (kt / 2) }
+    var isPointwise: Bool { kt == 1 && kh == 1 && kw == 1 && stride.t == 1 && stride.h == 1 && stride.w == 1 }
 
-    /// `w` in PyTorch layout (cout, cin, kt, kh, kw).
-    init(cin: Int, cout: Int, kernel: (Int, Int, Int), stride: (Int, Int, Int) = (1, 1, 1), w: [Float], bias: [Float]) {
+    static let hasAVX512 = tk_has_avx512() != 0
+    static let hasBF16 = tk_has_avx512_bf16() != 0
+    /// Positions per gather + GEMM block (one block per thread at a time).
+    static let blockRows = 192
+
+    /// `w` in PyTorch layout (cout, cin, kt, kh, kw); `bf16`: run with bf16
+    /// kernel and activations (when the CPU has AVX512_BF16).
+    init(cin: Int, cout: Int, kernel: (Int, Int, Int), stride: (Int, Int, Int) = (1, 1, 1), w: [Float], bias: [Float], bf16: Bool = false) {
         self.cin = cin; self.cout = cout
         (kt, kh, kw) = kernel
         self.stride = (stride.0, stride.1, stride.2)
         self.bias = bias
-        let taps = kt * kh * kw
-        weight = .allocate(capacity: taps * cin * cout)
+        let taps = kt * kh * kw, k = taps * cin
+        let kc = UnsafeMutablePointer<Float>.allocate(capacity: k * cout)
         w.withUnsafeBufferPointer { src in
             for co in 0..<cout {
                 for ci in 0..<cin {
                     let s = src.baseAddress! + (co * cin + ci) * taps
-                    for tap in 0..<taps { weight[(tap * cin + ci) * cout + co] = s[tap] }
+                    for tap in 0..<taps { kc[(tap * cin + ci) * cout + co] = s[tap] }
                 }
             }
         }
+        if bf16 && Self.hasBF16 && (k % 2 == 0 || taps > 1) {
+            let p = UnsafeMutablePointer<UInt16>.allocate(capacity: tk_packed_size_bf16(Int32(k), Int32(cout)))
+            tk_pack_bf16(Int32(k), Int32(cout), kc, p)
+            kc.deallocate()
+            self.kernel = .bf16(p)
+        } else if Self.hasAVX512 {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: tk_packed_size_f32(Int32(k), Int32(cout)))
+            tk_pack_f32(Int32(k), Int32(cout), kc, p)
+            kc.deallocate()
+            self.kernel = .f32(p)
+        } else {
+            self.kernel = .blas(kc)
+        }
     }
 
-    deinit { weight.deallocate() }
+    deinit {
+        switch kernel {
+        case .blas(let p), .f32(let p): p.deallocate()
+        case .bf16(let p): p.deallocate()
+        }
+    }
 
     func reset() { context = nil }
 
@@ -46,12 +80,12 @@ final class CausalConv3D {
     func callAsFunction(_ x: Activation, streaming: Bool = false, residual: Activation? = nil) -> Activation {
         precondition(x.channels == cin)
         // Padded time axis: context (or the first frame repeated), then the chunk.
-        var frames: [UnsafePointer<Float>] = []
+        var frames: [UnsafeMutablePointer<Float>] = []
         if frontPad > 0 {
             if let ctx = context, streaming {
                 for i in 0..<ctx.frames { frames.append(ctx.frame(i)) }
             } else {
-                frames += Array(repeating: UnsafePointer(x.frame(0)), count: frontPad)
+                frames += Array(repeating: x.frame(0), count: frontPad)
             }
         }
         for t in 0..<x.frames { frames.append(x.frame(t)) }
@@ -59,40 +93,12 @@ final class CausalConv3D {
         let ho = (x.height + 2 * (kh / 2) - kh) / stride.h + 1
         let wo = (x.width + 2 * (kw / 2) - kw) / stride.w + 1
         let out = Activation(frames: to, height: ho, width: wo, channels: cout)
-        let positions = to * ho * wo
+        let geometry = Geometry(h: x.height, w: x.width, ho: ho, wo: wo)
 
-        // Bias (plus residual) first, so the GEMM accumulates with beta = 1.
-        bias.withUnsafeBufferPointer { b in
-            parallelFor(positions) { range in
-                for p in range {
-                    let dst = out.data + p * cout
-                    if let residual {
-                        let r = residual.data + p * cout
-                        for c in 0..<cout { dst[c] = r[c] + b[c] }
-                    } else {
-                        memcpy(dst, b.baseAddress!, cout * 4)
-                    }
-                }
-            }
-        }
-
-        let k = kSize
-        if kt == 1 && kh == 1 && kw == 1 && stride == (1, 1, 1) {
-            // 1x1x1: the channels-last input already is the im2col matrix.
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(positions), Int32(cout), Int32(k),
-                        1, x.data, Int32(cin), weight, Int32(cout), 1, out.data, Int32(cout))
-        } else {
-            let block = Self.blockPositions(k: k, positions: positions)
-            let cols = UnsafeMutablePointer<Float>.allocate(capacity: block * k)
-            defer { cols.deallocate() }
-            var p0 = 0
-            while p0 < positions {
-                let n = min(block, positions - p0)
-                gather(frames: frames, h: x.height, w: x.width, ho: ho, wo: wo, from: p0, count: n, into: cols)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(cout), Int32(k),
-                            1, cols, Int32(k), weight, Int32(cout), 1, out.data + p0 * cout, Int32(cout))
-                p0 += n
-            }
+        switch kernel {
+        case .blas(let w): blasForward(frames: frames, x: x, g: geometry, w: w, out: out, residual: residual)
+        case .f32(let w): blockedForward(frames: frames, x: x, g: geometry, out: out, residual: residual, bf16: nil, f32Kernel: w)
+        case .bf16(let w): blockedForward(frames: frames, x: x, g: geometry, out: out, residual: residual, bf16: w, f32Kernel: nil)
         }
 
         if streaming && frontPad > 0 {
@@ -104,45 +110,142 @@ final class CausalConv3D {
         return out
     }
 
-    /// Positions per GEMM call: big enough that packing the kernel is amortised,
-    /// small enough that the im2col block stays in cache-friendly territory.
-    static func blockPositions(k: Int, positions: Int) -> Int {
-        let target = max(512, (24 << 20) / (k * 4))
-        return min(positions, target)
+    struct Geometry { let h, w, ho, wo: Int }
+
+    /// Output rows [p0, p0+n) start as bias (+ residual); the GEMM accumulates.
+    private func prefill(_ out: Activation, _ residual: Activation?, _ p0: Int, _ n: Int) {
+        bias.withUnsafeBufferPointer { b in
+            for p in p0..<(p0 + n) {
+                let dst = out.data + p * cout
+                if let residual {
+                    let r = residual.data + p * cout
+                    for c in 0..<cout { dst[c] = r[c] + b[c] }
+                } else {
+                    memcpy(dst, b.baseAddress!, cout * 4)
+                }
+            }
+        }
     }
 
-    /// im2col rows for output positions [from, from + count) (flattened t, y, x).
-    private func gather(frames: [UnsafePointer<Float>], h: Int, w: Int, ho: Int, wo: Int,
-                        from: Int, count: Int, into cols: UnsafeMutablePointer<Float>) {
-        let k = kSize, cin = cin, kt = kt, kh = kh, kw = kw, st = stride
+    private func blockedForward(frames: [UnsafeMutablePointer<Float>], x: Activation, g: Geometry, out: Activation,
+                                residual: Activation?, bf16: UnsafeMutablePointer<UInt16>?, f32Kernel: UnsafeMutablePointer<Float>?) {
+        let k = kSize, kp = bf16 != nil ? (k + 1) & ~1 : k
+        let positions = out.frames * g.ho * g.wo
+        let rows = Self.blockRows
+        let blocks = (positions + rows - 1) / rows
+        let workers = min(Kernels.threads, blocks)
+        let pointwise = isPointwise
+        // bf16 runs need the input frames in bf16 (converted once, not per tap).
+        var halfFrames: [UnsafeMutableRawPointer] = []
+        var halfStore: UnsafeMutablePointer<UInt16>?
+        if bf16 != nil {
+            var unique: [UnsafeMutablePointer<Float>] = []
+            for f in frames where !unique.contains(f) { unique.append(f) }
+            let fs = x.frameSize
+            let store = UnsafeMutablePointer<UInt16>.allocate(capacity: unique.count * fs)
+            halfStore = store
+            parallelFor(unique.count * 8) { r in
+                for i in r {
+                    let (u, part) = (i / 8, i % 8)
+                    let lo = fs * part / 8, hi = fs * (part + 1) / 8
+                    tk_f32_to_bf16(hi - lo, unique[u] + lo, store + u * fs + lo)
+                }
+            }
+            halfFrames = frames.map { f in UnsafeMutableRawPointer(store + unique.firstIndex(of: f)! * fs) }
+        }
+        defer { halfStore?.deallocate() }
+        let elem = bf16 != nil ? 2 : 4
+        let rawFrames = bf16 != nil ? halfFrames : frames.map { UnsafeMutableRawPointer($0) }
+        rawFrames.withUnsafeBufferPointer { fr in
+            DispatchQueue.concurrentPerform(iterations: workers) { wkr in
+                let cols = pointwise ? nil : UnsafeMutableRawPointer.allocate(byteCount: rows * kp * elem, alignment: 64)
+                defer { cols?.deallocate() }
+                var b = wkr
+                while b < blocks {
+                    let p0 = b * rows, n = min(rows, positions - p0)
+                    prefill(out, residual, p0, n)
+                    let a: UnsafeRawPointer
+                    let lda: Int
+                    if let cols {
+                        gather(frames: fr, g: g, from: p0, count: n, elem: elem, rowElems: kp, into: cols)
+                        (a, lda) = (UnsafeRawPointer(cols), kp)
+                    } else {
+                        (a, lda) = (UnsafeRawPointer(fr[0]) + p0 * cin * elem, cin)  // 1x1x1: input rows are the A rows
+                    }
+                    if let bf16 {
+                        tk_gemm_bf16(Int32(n), Int32(cout), Int32(k), a.assumingMemoryBound(to: UInt16.self), lda, bf16,
+                                     out.data + p0 * cout, cout)
+                    } else {
+                        tk_gemm_f32(Int32(n), Int32(cout), Int32(k), a.assumingMemoryBound(to: Float.self), lda, f32Kernel!,
+                                    out.data + p0 * cout, cout)
+                    }
+                    b += workers
+                }
+            }
+        }
+    }
+
+    private func blasForward(frames: [UnsafeMutablePointer<Float>], x: Activation, g: Geometry, w: UnsafeMutablePointer<Float>,
+                             out: Activation, residual: Activation?) {
+        let k = kSize
+        let positions = out.frames * g.ho * g.wo
+        prefill(out, residual, 0, positions)
+        if isPointwise {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(positions), Int32(cout), Int32(k),
+                        1, x.data, Int32(cin), w, Int32(cout), 1, out.data, Int32(cout))
+            return
+        }
+        let block = min(positions, max(512, (24 << 20) / (k * 4)))
+        let cols = UnsafeMutableRawPointer.allocate(byteCount: block * k * 4, alignment: 64)
+        defer { cols.deallocate() }
+        let raw = frames.map { UnsafeMutableRawPointer($0) }
+        var p0 = 0
+        while p0 < positions {
+            let n = min(block, positions - p0)
+            raw.withUnsafeBufferPointer { fr in
+                parallelFor(n) { r in
+                    gather(frames: fr, g: g, from: p0 + r.lowerBound, count: r.count, elem: 4, rowElems: k,
+                           into: cols + r.lowerBound * k * 4)
+                }
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(cout), Int32(k),
+                        1, cols.assumingMemoryBound(to: Float.self), Int32(k), w, Int32(cout), 1, out.data + p0 * cout, Int32(cout))
+            p0 += n
+        }
+    }
+
+    /// im2col rows for output positions [from, from + count) (flattened t, y, x);
+    /// elements of `elem` bytes, rows of `rowElems` (zero padded past k).
+    private func gather(frames fr: UnsafeBufferPointer<UnsafeMutableRawPointer>, g: Geometry, from: Int, count: Int,
+                        elem: Int, rowElems: Int, into cols: UnsafeMutableRawPointer) {
+        let cin = cin, kt = kt, kh = kh, kw = kw, st = stride, k = kSize
         let ph = kh / 2, pw = kw / 2
-        frames.withUnsafeBufferPointer { fr in
-            parallelFor(count) { range in
-                for i in range {
-                    let p = from + i
-                    let t = p / (ho * wo), y = (p / wo) % ho, xo = p % wo
-                    var dst = cols + i * k
-                    let x0 = xo * st.w - pw
-                    let inside = x0 >= 0 && x0 + kw <= w
-                    for dt in 0..<kt {
-                        let f = fr[t * st.t + dt]
-                        for dy in 0..<kh {
-                            let yy = min(max(y * st.h + dy - ph, 0), h - 1)
-                            let row = f + yy * w * cin
-                            if inside {
-                                memcpy(dst, row + x0 * cin, kw * cin * 4)
-                                dst += kw * cin
-                            } else {
-                                for dx in 0..<kw {
-                                    let xx = min(max(x0 + dx, 0), w - 1)
-                                    memcpy(dst, row + xx * cin, cin * 4)
-                                    dst += cin
-                                }
-                            }
+        let px = cin * elem, rowBytes = g.w * px
+        for i in 0..<count {
+            let p = from + i
+            let t = p / (g.ho * g.wo), y = (p / g.wo) % g.ho, xo = p % g.wo
+            let rowStart = cols + i * rowElems * elem
+            var dst = rowStart
+            let x0 = xo * st.w - pw
+            let inside = x0 >= 0 && x0 + kw <= g.w
+            for dt in 0..<kt {
+                let f = fr[t * st.t + dt]
+                for dy in 0..<kh {
+                    let yy = min(max(y * st.h + dy - ph, 0), g.h - 1)
+                    let row = f + yy * rowBytes
+                    if inside {
+                        memcpy(dst, row + x0 * px, kw * px)
+                        dst += kw * px
+                    } else {
+                        for dx in 0..<kw {
+                            let xx = min(max(x0 + dx, 0), g.w - 1)
+                            memcpy(dst, row + xx * px, px)
+                            dst += px
                         }
                     }
                 }
             }
+            if rowElems > k { memset(rowStart + k * elem, 0, (rowElems - k) * elem) }
         }
     }
 }

@@ -6,11 +6,14 @@ public protocol TokenizerWeights {
     func tensor(_ name: String, shape: [Int]) throws -> [Float]
     /// All tensor names present (to reject tensors the config does not explain).
     var tensorNames: [String] { get }
+    /// How the tensor is stored: BF16 kernels run through the bf16 kernel.
+    func storedDType(_ name: String) -> DType
 }
 
 extension SafeTensorsFile: TokenizerWeights {
     public func tensor(_ name: String, shape: [Int]) throws -> [Float] { try floats(name, shape: shape) }
     public var tensorNames: [String] { names }
+    public func storedDType(_ name: String) -> DType { tensors[name]?.dtype ?? .f32 }
 }
 
 /// NBP's ResidualUnit: GN -> Swish -> conv -> GN -> Swish -> conv, plus the
@@ -104,6 +107,7 @@ struct LayerBuilder {
     let config: TokenizerConfig
     let weights: TokenizerWeights
     var used = Set<String>()
+    var allowBF16 = true
 
     init(config: TokenizerConfig, weights: TokenizerWeights) { self.config = config; self.weights = weights }
 
@@ -114,7 +118,8 @@ struct LayerBuilder {
 
     private mutating func conv(_ p: String, _ cin: Int, _ cout: Int, k: Int, stride: [Int] = [1, 1, 1]) throws -> CausalConv3D {
         CausalConv3D(cin: cin, cout: cout, kernel: (k, k, k), stride: (stride[0], stride[1], stride[2]),
-                     w: try get(p + ".weight", [cout, cin, k, k, k]), bias: try get(p + ".bias", [cout]))
+                     w: try get(p + ".weight", [cout, cin, k, k, k]), bias: try get(p + ".bias", [cout]),
+                     bf16: allowBF16 && weights.storedDType(p + ".weight") == .bf16)
     }
 
     private mutating func normSwish(norm: String, swish: String, _ c: Int) throws -> GroupNormSwish {

@@ -7,16 +7,21 @@ import Foundation
 /// full-size NBP decoder without shipping 225M parameters.
 public struct SeededTokenizerWeights: TokenizerWeights {
     public let seed: UInt64
+    /// Round convolution kernels to bf16 (as a BF16 bundle would store them).
+    public let bf16: Bool
     private let lastDecoderConv: String
 
-    public init(config: TokenizerConfig, seed: UInt64) {
+    public init(config: TokenizerConfig, seed: UInt64, bf16: Bool = false) {
         self.seed = seed
+        self.bf16 = bf16
         let d = config.decoder
         let count = 1 + d.resUnits[0] + (1..<d.channels.count).reduce(0) { $0 + 2 + d.resUnits[$1] } + 3
         lastDecoderConv = "decoder_layers.\(count - 1).conv."
     }
 
     public var tensorNames: [String] { [] }
+
+    public func storedDType(_ name: String) -> DType { bf16 && !name.hasSuffix("bias") && !name.hasSuffix("beta") ? .bf16 : .f32 }
 
     static func fnv1a64(_ s: String) -> UInt64 {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
@@ -54,6 +59,16 @@ public struct SeededTokenizerWeights: TokenizerWeights {
             let isBias = name.hasSuffix("bias")
             for i in v.indices { v[i] = isBias ? 0.1 * v[i] + 0.5 : 0.1 * v[i] }
         }
+        if bf16 && shape.count == 5 {
+            for i in v.indices { v[i] = roundToBF16(v[i]) }
+        }
         return v
     }
+}
+
+/// fp32 -> nearest bf16 value (round to nearest even), kept as fp32.
+@inline(__always)
+func roundToBF16(_ x: Float) -> Float {
+    let u = x.bitPattern
+    return Float(bitPattern: ((u &+ 0x7FFF &+ ((u >> 16) & 1)) >> 16) << 16)
 }

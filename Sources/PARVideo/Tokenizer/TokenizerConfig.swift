@@ -140,3 +140,29 @@ public struct TokenizerConfig: Codable, Equatable, Sendable {
         }
     }
 }
+
+extension TokenizerConfig {
+    /// Multiply-adds x 2 of every convolution when decoding a T x H x W cube
+    /// (norms, activations and copies not counted).
+    public func decoderFLOPs(t: Int, h: Int, w: Int) -> Double {
+        let k3 = Double(kernel * kernel * kernel)
+        var (ft, fh, fw) = (t, h, w)
+        var flops = 0.0
+        func conv(_ cin: Int, _ cout: Int, _ taps: Double) { flops += 2 * Double(ft * fh * fw) * Double(cin * cout) * taps }
+        func unit(_ cin: Int, _ cout: Int) {
+            conv(cin, cout, k3); conv(cout, cout, k3)
+            if cin != cout { conv(cin, cout, 1) }
+        }
+        let ch = decoder.channels
+        conv(embedDim, ch[0], k3)
+        for _ in 0..<decoder.resUnits[0] { unit(ch[0], ch[0]) }
+        for s in 1..<ch.count {
+            let f = decoder.factors[s - 1]
+            conv(ch[s - 1], ch[s - 1] * f[0] * f[1] * f[2], k3)
+            ft = ft * f[0] - (f[0] - 1); fh *= f[1]; fw *= f[2]
+            for u in 0..<decoder.resUnits[s] { unit(u == 0 ? ch[s - 1] : ch[s], ch[s]) }
+        }
+        conv(ch.last!, inChannels, k3)
+        return flops
+    }
+}

@@ -15,11 +15,16 @@ public final class VideoTokenizer {
     public var chunkFrames = 1
 
     /// `decoderOnly` skips loading the encoder (decoding needs only the decoder).
-    public init(config: TokenizerConfig, weights: TokenizerWeights, path: String = "weights", decoderOnly: Bool = false) throws {
+    /// `float32Only` computes BF16-stored kernels in fp32 too (exact reference runs);
+    /// otherwise they run with bf16 activations and fp32 accumulation where the
+    /// CPU has AVX512_BF16, as PyTorch's bf16 autocast does.
+    public init(config: TokenizerConfig, weights: TokenizerWeights, path: String = "weights",
+                decoderOnly: Bool = false, float32Only: Bool = false) throws {
         try config.validate()
         self.config = config
         fsq = try FSQ(levels: config.fsqLevels)
         var builder = LayerBuilder(config: config, weights: weights)
+        builder.allowBF16 = !float32Only
         do {
             decoderLayers = try builder.decoder()
             encoderLayers = decoderOnly ? [] : try builder.encoder()
@@ -34,14 +39,17 @@ public final class VideoTokenizer {
     }
 
     /// Opens a tokenizer bundle (safetensors with `par_video` kind "tokenizer").
-    public convenience init(file: SafeTensorsFile, decoderOnly: Bool = false) throws {
+    public convenience init(file: SafeTensorsFile, decoderOnly: Bool = false, float32Only: Bool = false) throws {
         let config = try TokenizerConfig.fromMetadata(file.metadata, path: file.path)
-        try self.init(config: config, weights: file, path: file.path, decoderOnly: decoderOnly)
+        try self.init(config: config, weights: file, path: file.path, decoderOnly: decoderOnly, float32Only: float32Only)
     }
 
-    public convenience init(path: String, decoderOnly: Bool = false) throws {
-        try self.init(file: try SafeTensorsFile(path: path), decoderOnly: decoderOnly)
+    public convenience init(path: String, decoderOnly: Bool = false, float32Only: Bool = false) throws {
+        try self.init(file: try SafeTensorsFile(path: path), decoderOnly: decoderOnly, float32Only: float32Only)
     }
+
+    /// Whether BF16 kernels run on the AVX512_BF16 path on this CPU.
+    public static var hasBF16Kernels: Bool { CausalConv3D.hasBF16 }
 
     // MARK: decode
 

@@ -1,0 +1,25 @@
+// AVX-512 GEMM kernels for the tokenizer's convolutions: C[M][N] += A[M][K] * B,
+// B packed once per layer (columns grouped by 64, zero padded to a multiple
+// of 16). fp32 uses FMA; bf16 uses vdpbf16ps (AVX512_BF16), fp32 accumulation.
+// Callers check tk_has_avx512() / tk_has_avx512_bf16() and fall back to BLAS.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+int tk_has_avx512(void);
+int tk_has_avx512_bf16(void);
+
+// Packed sizes in elements (floats / uint16).
+size_t tk_packed_size_f32(int K, int N);
+size_t tk_packed_size_bf16(int K, int N);   // K rounded up to even
+
+// w: [K][N] row-major fp32.
+void tk_pack_f32(int K, int N, const float *w, float *out);
+void tk_pack_bf16(int K, int N, const float *w, uint16_t *out);
+
+// C[M][N] += A[M][K] * B.  bf16: A rows hold roundup2(K) bf16 values (zero padded).
+void tk_gemm_f32(int M, int N, int K, const float *A, long lda, const float *Bp, float *C, long ldc);
+void tk_gemm_bf16(int M, int N, int K, const uint16_t *A, long lda, const uint16_t *Bp, float *C, long ldc);
+
+// fp32 -> bf16, round to nearest even.
+void tk_f32_to_bf16(long n, const float *src, uint16_t *dst);
