@@ -57,12 +57,12 @@ static inline __mmask16 col_mask(int valid, int j) {
 
 // One MR x (16*NB) tile over kc steps; rows >= mr read row mr-1 and are not stored.
 #define MICRO_F32(NB)                                                                          \
-AVX512 static void micro_f32_##NB(int mr, int kc, const float *A, long lda, const float *B,   \
+AVX512 static void micro_f32_##NB(int mr, int kc, const float *const *ap, long off, const float *B, \
                                   int wg, float *C, long ldc, int valid) {                     \
     __m512 acc[MR][NB];                                                                        \
     const float *a[MR];                                                                        \
     for (int r = 0; r < MR; r++) {                                                             \
-        a[r] = A + (long)imin(r, mr - 1) * lda;                                                \
+        a[r] = ap[imin(r, mr - 1)] + off;                                                      \
         for (int j = 0; j < NB; j++) acc[r][j] = _mm512_setzero_ps();                          \
     }                                                                                          \
     for (int k = 0; k < kc; k++) {                                                             \
@@ -86,12 +86,12 @@ MICRO_F32(3)
 MICRO_F32(4)
 
 #define MICRO_BF16(NB)                                                                         \
-AVX512BF16 static void micro_bf16_##NB(int mr, int kp, const uint16_t *A, long lda,            \
+AVX512BF16 static void micro_bf16_##NB(int mr, int kp, const uint16_t *const *ap, long off,    \
                                        const uint16_t *B, int wg, float *C, long ldc, int valid) { \
     __m512 acc[MR][NB];                                                                        \
     const uint16_t *a[MR];                                                                     \
     for (int r = 0; r < MR; r++) {                                                             \
-        a[r] = A + (long)imin(r, mr - 1) * lda;                                                \
+        a[r] = ap[imin(r, mr - 1)] + off;                                                      \
         for (int j = 0; j < NB; j++) acc[r][j] = _mm512_setzero_ps();                          \
     }                                                                                          \
     for (int k = 0; k < kp; k++) {                                                             \
@@ -116,50 +116,56 @@ MICRO_BF16(2)
 MICRO_BF16(3)
 MICRO_BF16(4)
 
-// Depth blocks outermost so one KC x N slice of B and one M x KC slice of A
-// stay in L2 while every tile of them is computed.
-AVX512 void tk_gemm_f32(int M, int N, int K, const float *A, long lda, const float *Bp, float *C, long ldc) {
-    int Np = round16(N);
-    for (int k0 = 0; k0 < K; k0 += KC) {
-        int kc = imin(KC, K - k0);
-        for (int g0 = 0; g0 < Np; g0 += GW) {
-            int wg = imin(GW, Np - g0), valid = N - g0;
-            const float *B = Bp + (size_t)g0 * K + (size_t)k0 * wg;
-            for (int m = 0; m < M; m += MR) {
-                int mr = imin(MR, M - m);
-                const float *a = A + (long)m * lda + k0;
-                float *c = C + (long)m * ldc + g0;
-                switch (wg / 16) {
-                case 4: micro_f32_4(mr, kc, a, lda, B, wg, c, ldc, valid); break;
-                case 3: micro_f32_3(mr, kc, a, lda, B, wg, c, ldc, valid); break;
-                case 2: micro_f32_2(mr, kc, a, lda, B, wg, c, ldc, valid); break;
-                default: micro_f32_1(mr, kc, a, lda, B, wg, c, ldc, valid); break;
+// Implicit im2col: row m of A for tap t is rows[m * taps + t] (cin values),
+// so A is never materialised. Depth blocks (tap, channel block) outermost so
+// one depth slice of B and of the rows stays in L2 while all tiles use it.
+AVX512 void tk_conv_f32(int M, int N, int cin, int taps, const float *const *rows, const float *Bp, float *C, long ldc) {
+    int Np = round16(N), K = cin * taps;
+    const float *ap[MR];
+    for (int t = 0; t < taps; t++)
+        for (int c0 = 0; c0 < cin; c0 += KC) {
+            int kc = imin(KC, cin - c0), k0 = t * cin + c0;
+            for (int g0 = 0; g0 < Np; g0 += GW) {
+                int wg = imin(GW, Np - g0), valid = N - g0;
+                const float *B = Bp + (size_t)g0 * K + (size_t)k0 * wg;
+                for (int m = 0; m < M; m += MR) {
+                    int mr = imin(MR, M - m);
+                    for (int r = 0; r < mr; r++) ap[r] = rows[(long)(m + r) * taps + t];
+                    float *c = C + (long)m * ldc + g0;
+                    switch (wg / 16) {
+                    case 4: micro_f32_4(mr, kc, ap, c0, B, wg, c, ldc, valid); break;
+                    case 3: micro_f32_3(mr, kc, ap, c0, B, wg, c, ldc, valid); break;
+                    case 2: micro_f32_2(mr, kc, ap, c0, B, wg, c, ldc, valid); break;
+                    default: micro_f32_1(mr, kc, ap, c0, B, wg, c, ldc, valid); break;
+                    }
                 }
             }
         }
-    }
 }
 
-AVX512BF16 void tk_gemm_bf16(int M, int N, int K, const uint16_t *A, long lda, const uint16_t *Bp, float *C, long ldc) {
-    int Np = round16(N), Kp = (K + 1) & ~1, pairs = Kp / 2;
-    for (int p0 = 0; p0 < pairs; p0 += KC) {
-        int kp = imin(KC, pairs - p0);
-        for (int g0 = 0; g0 < Np; g0 += GW) {
-            int wg = imin(GW, Np - g0), valid = N - g0;
-            const uint16_t *B = Bp + (size_t)g0 * Kp + (size_t)p0 * wg * 2;
-            for (int m = 0; m < M; m += MR) {
-                int mr = imin(MR, M - m);
-                const uint16_t *a = A + (long)m * lda + 2 * p0;
-                float *c = C + (long)m * ldc + g0;
-                switch (wg / 16) {
-                case 4: micro_bf16_4(mr, kp, a, lda, B, wg, c, ldc, valid); break;
-                case 3: micro_bf16_3(mr, kp, a, lda, B, wg, c, ldc, valid); break;
-                case 2: micro_bf16_2(mr, kp, a, lda, B, wg, c, ldc, valid); break;
-                default: micro_bf16_1(mr, kp, a, lda, B, wg, c, ldc, valid); break;
+// bf16: cin must be even (pairs of channels never straddle taps).
+AVX512BF16 void tk_conv_bf16(int M, int N, int cin, int taps, const uint16_t *const *rows, const uint16_t *Bp, float *C, long ldc) {
+    int Np = round16(N), K = cin * taps, cp = cin / 2;
+    const uint16_t *ap[MR];
+    for (int t = 0; t < taps; t++)
+        for (int p0 = 0; p0 < cp; p0 += KC) {
+            int kp = imin(KC, cp - p0), q0 = (t * cin) / 2 + p0;
+            for (int g0 = 0; g0 < Np; g0 += GW) {
+                int wg = imin(GW, Np - g0), valid = N - g0;
+                const uint16_t *B = Bp + (size_t)g0 * K + (size_t)q0 * wg * 2;
+                for (int m = 0; m < M; m += MR) {
+                    int mr = imin(MR, M - m);
+                    for (int r = 0; r < mr; r++) ap[r] = rows[(long)(m + r) * taps + t];
+                    float *c = C + (long)m * ldc + g0;
+                    switch (wg / 16) {
+                    case 4: micro_bf16_4(mr, kp, ap, 2 * p0, B, wg, c, ldc, valid); break;
+                    case 3: micro_bf16_3(mr, kp, ap, 2 * p0, B, wg, c, ldc, valid); break;
+                    case 2: micro_bf16_2(mr, kp, ap, 2 * p0, B, wg, c, ldc, valid); break;
+                    default: micro_bf16_1(mr, kp, ap, 2 * p0, B, wg, c, ldc, valid); break;
+                    }
                 }
             }
         }
-    }
 }
 
 AVX512BF16 static void f32_to_bf16_avx(long n, const float *src, uint16_t *dst) {

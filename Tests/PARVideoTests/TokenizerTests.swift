@@ -76,6 +76,16 @@ final class TokenizerTests: XCTestCase {
         XCTAssertLessThanOrEqual(Self.maxAbsDiff(z, try exp.floats("latents")), 0.05)
     }
 
+    /// The OpenBLAS path (CPUs without AVX-512) on the same fixture.
+    func testOpenBLASPathMatchesReference() throws {
+        let exp = try expected("small_a")
+        CausalConv3D.forceBLAS = true
+        defer { CausalConv3D.forceBLAS = false }
+        let tok = try VideoTokenizer(config: try exp.config, weights: SeededTokenizerWeights(config: try exp.config, seed: exp.seed))
+        try checkDecoder(tok, exp, tolerance: 1e-4)
+        try checkEncoder(tok, exp)
+    }
+
     func testChunkingAlongTimeGivesTheWholeClipResult() throws {
         let exp = try expected("small_a")
         let tok = try VideoTokenizer(config: try exp.config, weights: SeededTokenizerWeights(config: try exp.config, seed: exp.seed))

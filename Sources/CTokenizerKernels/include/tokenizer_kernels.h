@@ -17,9 +17,11 @@ size_t tk_packed_size_bf16(int K, int N);   // K rounded up to even
 void tk_pack_f32(int K, int N, const float *w, float *out);
 void tk_pack_bf16(int K, int N, const float *w, uint16_t *out);
 
-// C[M][N] += A[M][K] * B.  bf16: A rows hold roundup2(K) bf16 values (zero padded).
-void tk_gemm_f32(int M, int N, int K, const float *A, long lda, const float *Bp, float *C, long ldc);
-void tk_gemm_bf16(int M, int N, int K, const uint16_t *A, long lda, const uint16_t *Bp, float *C, long ldc);
+// Convolution as implicit GEMM: C[M][N] += A[M][K] * B with K = taps * cin and
+// A's row m, taps t, read from rows[m * taps + t] (cin contiguous values).
+// bf16: cin even; B from tk_pack_bf16 with K = taps * cin.
+void tk_conv_f32(int M, int N, int cin, int taps, const float *const *rows, const float *Bp, float *C, long ldc);
+void tk_conv_bf16(int M, int N, int cin, int taps, const uint16_t *const *rows, const uint16_t *Bp, float *C, long ldc);
 
 // fp32 -> bf16, round to nearest even.
 void tk_f32_to_bf16(long n, const float *src, uint16_t *dst);

@@ -4,11 +4,12 @@ import Foundation
 
 /// NBP's CausalConv3d: pad by repeating edge values, 2*(kt/2) frames in front
 /// and none behind, kh/2 and kw/2 on each side in space; then a (strided)
-/// valid convolution. Computed in channels-last layout as im2col rows
-/// cols[p][k], k = ((dt*kh + dy)*kw + dx)*cin + ci, times the kernel packed
-/// once as [k][cout]. Each thread gathers and multiplies its own blocks of
-/// positions (AVX-512 kernels, fp32 or bf16), or the whole product goes to
-/// OpenBLAS sgemm on CPUs without AVX-512.
+/// valid convolution. In channels-last layout it is a GEMM of im2col rows
+/// cols[p][k], k = ((dt*kh + dy)*kw + dx)*cin + ci, with the kernel packed once
+/// as [k][cout]. With AVX-512 the im2col is implicit: each thread builds, for
+/// a block of positions, the address of every tap's input pixel and the C
+/// kernels read the channels from there (fp32 FMA or bf16 vdpbf16ps). Without
+/// AVX-512, explicit im2col blocks go to OpenBLAS sgemm.
 ///
 /// Streaming: the conv keeps the last 2*(kt/2) input frames and uses them as
 /// the front context of the next chunk, so decoding chunk by chunk along time
@@ -31,6 +32,8 @@ final class CausalConv3D {
     var isPointwise: Bool { kt == 1 && kh == 1 && kw == 1 && stride.t == 1 && stride.h == 1 && stride.w == 1 }
 
     static let hasAVX512 = tk_has_avx512() != 0
+    /// Tests set this to run the OpenBLAS path on AVX-512 machines too.
+    static var forceBLAS = false
     static let hasBF16 = tk_has_avx512_bf16() != 0
     /// Positions per gather + GEMM block (one block per thread at a time).
     static let blockRows = 192
@@ -52,7 +55,9 @@ final class CausalConv3D {
                 }
             }
         }
-        if bf16 && Self.hasBF16 && (k % 2 == 0 || taps > 1) {
+        if Self.forceBLAS {
+            self.kernel = .blas(kc)
+        } else if bf16 && Self.hasBF16 && cin % 2 == 0 {
             let p = UnsafeMutablePointer<UInt16>.allocate(capacity: tk_packed_size_bf16(Int32(k), Int32(cout)))
             tk_pack_bf16(Int32(k), Int32(cout), kc, p)
             kc.deallocate()
@@ -129,14 +134,13 @@ final class CausalConv3D {
 
     private func blockedForward(frames: [UnsafeMutablePointer<Float>], x: Activation, g: Geometry, out: Activation,
                                 residual: Activation?, bf16: UnsafeMutablePointer<UInt16>?, f32Kernel: UnsafeMutablePointer<Float>?) {
-        let k = kSize, kp = bf16 != nil ? (k + 1) & ~1 : k
         let positions = out.frames * g.ho * g.wo
         let rows = Self.blockRows
         let blocks = (positions + rows - 1) / rows
         let workers = min(Kernels.threads, blocks)
-        let pointwise = isPointwise
-        // bf16 runs need the input frames in bf16 (converted once, not per tap).
-        var halfFrames: [UnsafeMutableRawPointer] = []
+        let taps = kt * kh * kw
+        // bf16 runs read the input frames in bf16 (converted once, not per tap).
+        var rawFrames = frames.map { UnsafeRawPointer($0) }
         var halfStore: UnsafeMutablePointer<UInt16>?
         if bf16 != nil {
             var unique: [UnsafeMutablePointer<Float>] = []
@@ -151,35 +155,53 @@ final class CausalConv3D {
                     tk_f32_to_bf16(hi - lo, unique[u] + lo, store + u * fs + lo)
                 }
             }
-            halfFrames = frames.map { f in UnsafeMutableRawPointer(store + unique.firstIndex(of: f)! * fs) }
+            rawFrames = frames.map { f in UnsafeRawPointer(store + unique.firstIndex(of: f)! * fs) }
         }
         defer { halfStore?.deallocate() }
         let elem = bf16 != nil ? 2 : 4
-        let rawFrames = bf16 != nil ? halfFrames : frames.map { UnsafeMutableRawPointer($0) }
         rawFrames.withUnsafeBufferPointer { fr in
             DispatchQueue.concurrentPerform(iterations: workers) { wkr in
-                let cols = pointwise ? nil : UnsafeMutableRawPointer.allocate(byteCount: rows * kp * elem, alignment: 64)
-                defer { cols?.deallocate() }
+                let table = UnsafeMutablePointer<UnsafeRawPointer?>.allocate(capacity: rows * taps)
+                defer { table.deallocate() }
                 var b = wkr
                 while b < blocks {
                     let p0 = b * rows, n = min(rows, positions - p0)
                     prefill(out, residual, p0, n)
-                    let a: UnsafeRawPointer
-                    let lda: Int
-                    if let cols {
-                        gather(frames: fr, g: g, from: p0, count: n, elem: elem, rowElems: kp, into: cols)
-                        (a, lda) = (UnsafeRawPointer(cols), kp)
-                    } else {
-                        (a, lda) = (UnsafeRawPointer(fr[0]) + p0 * cin * elem, cin)  // 1x1x1: input rows are the A rows
-                    }
+                    rowTable(frames: fr, g: g, from: p0, count: n, elem: elem, into: table)
                     if let bf16 {
-                        tk_gemm_bf16(Int32(n), Int32(cout), Int32(k), a.assumingMemoryBound(to: UInt16.self), lda, bf16,
-                                     out.data + p0 * cout, cout)
+                        table.withMemoryRebound(to: UnsafePointer<UInt16>?.self, capacity: n * taps) {
+                            tk_conv_bf16(Int32(n), Int32(cout), Int32(cin), Int32(taps), $0, bf16, out.data + p0 * cout, cout)
+                        }
                     } else {
-                        tk_gemm_f32(Int32(n), Int32(cout), Int32(k), a.assumingMemoryBound(to: Float.self), lda, f32Kernel!,
-                                    out.data + p0 * cout, cout)
+                        table.withMemoryRebound(to: UnsafePointer<Float>?.self, capacity: n * taps) {
+                            tk_conv_f32(Int32(n), Int32(cout), Int32(cin), Int32(taps), $0, f32Kernel!, out.data + p0 * cout, cout)
+                        }
                     }
                     b += workers
+                }
+            }
+        }
+    }
+
+    /// For output positions [from, from + count) and every tap, the address of
+    /// the input pixel it reads (edge-replicated): the implicit im2col.
+    private func rowTable(frames fr: UnsafeBufferPointer<UnsafeRawPointer>, g: Geometry, from: Int, count: Int,
+                          elem: Int, into table: UnsafeMutablePointer<UnsafeRawPointer?>) {
+        let (kt, kh, kw, st) = (kt, kh, kw, stride)
+        let ph = kh / 2, pw = kw / 2, px = cin * elem
+        var e = 0
+        for i in 0..<count {
+            let p = from + i
+            let t = p / (g.ho * g.wo), y = (p / g.wo) % g.ho, xo = p % g.wo
+            for dt in 0..<kt {
+                let f = fr[t * st.t + dt]
+                for dy in 0..<kh {
+                    let yy = min(max(y * st.h + dy - ph, 0), g.h - 1)
+                    for dx in 0..<kw {
+                        let xx = min(max(xo * st.w + dx - pw, 0), g.w - 1)
+                        table[e] = f + (yy * g.w + xx) * px
+                        e += 1
+                    }
                 }
             }
         }
