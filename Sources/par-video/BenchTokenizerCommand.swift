@@ -45,8 +45,11 @@ struct BenchTokenizerCommand: ParsableCommand {
             print(String(format: "decode %@ -> %@ (%@ kernels, %d threads, chunk %d): %.2f s, %.0f GFLOP/s; peak RSS %.0f MB; load %.1f s",
                          r.cube.map(String.init).joined(separator: "x"), r.frames.map(String.init).joined(separator: "x"),
                          r.weightDType, r.threads, chunk, r.seconds, r.gflopsAchieved, r.peakResidentMB, r.loadSeconds))
-            print(String(format: "  %.2f TFLOP / sgemm %.0f GFLOP/s = %.2f s bound (%.0f%% of it reached)",
-                         r.flops / 1e12, r.sgemmGFLOPs, r.sgemmBoundSeconds, 100 * r.sgemmBoundSeconds / r.seconds))
+            print(String(format: "  %.2f TFLOP / sgemm %.0f GFLOP/s = %.2f s bound (%.0f%% of it reached); sgemm: OpenBLAS %.0f, AVX-512 kernel %.0f GFLOP/s",
+                         r.flops / 1e12, r.sgemmGFLOPs, r.sgemmBoundSeconds, 100 * r.sgemmBoundSeconds / r.seconds,
+                         r.openblasGFLOPs, r.kernelGFLOPs))
+            print(String(format: "  time in convolutions %.2f s, group norm + swish %.2f s, depth-to-space %.2f s",
+                         r.convSeconds, r.normSeconds, r.copySeconds))
         }
     }
 }

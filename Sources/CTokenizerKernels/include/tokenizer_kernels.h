@@ -25,3 +25,10 @@ void tk_conv_bf16(int M, int N, int cin, int taps, const uint16_t *const *rows, 
 
 // fp32 -> bf16, round to nearest even.
 void tk_f32_to_bf16(long n, const float *src, uint16_t *dst);
+
+// Group norm + Swish helpers on channels-last rows (n positions x c channels).
+// sums[c] += sum over positions of (x - center[c])^power (power 1 or 2;
+// center may be NULL for power 1), accumulated in float per 64 positions.
+void tk_channel_sums(long n, int c, const float *x, const float *center, int power, double *sums);
+// y = s * sigmoid(beta * s) with s = x * scale[c] + offset[c].
+void tk_affine_swish(long n, int c, const float *x, float *y, const float *scale, const float *offset, const float *beta);

@@ -83,6 +83,10 @@ final class CausalConv3D {
 
     /// Output of a chunk of input frames; `residual` (same shape as the output) is added.
     func callAsFunction(_ x: Activation, streaming: Bool = false, residual: Activation? = nil) -> Activation {
+        LayerTimer.time(.conv) { forward(x, streaming: streaming, residual: residual) }
+    }
+
+    private func forward(_ x: Activation, streaming: Bool, residual: Activation?) -> Activation {
         precondition(x.channels == cin)
         // Padded time axis: context (or the first frame repeated), then the chunk.
         var frames: [UnsafeMutablePointer<Float>] = []

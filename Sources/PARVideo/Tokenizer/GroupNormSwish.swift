@@ -1,3 +1,4 @@
+import CTokenizerKernels
 import Foundation
 
 /// NBP's GroupNorm3D (nn.GroupNorm applied to every frame on its own, biased
@@ -19,34 +20,24 @@ struct GroupNormSwish {
         return out
     }
 
-    /// Per-channel sums of (x - center[c])^p over all positions, p = 1 or 2, in Double.
+    /// Per-channel sums of (x - center[c])^power over all positions, in Double.
     private func channelSums(_ x: UnsafePointer<Float>, positions: Int, center: [Float]?) -> [Double] {
         let c = channels
         let workers = min(Kernels.threads, max(1, positions / 256))
-        var partial = [[Double]](repeating: [Double](repeating: 0, count: c), count: workers)
+        var partial = [Double](repeating: 0, count: c * workers)
         partial.withUnsafeMutableBufferPointer { parts in
             let parts = parts
             DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let range = (positions * w / workers)..<(positions * (w + 1) / workers)
-                var acc = [Float](repeating: 0, count: c)
-                var p = range.lowerBound
-                while p < range.upperBound {
-                    let end = min(range.upperBound, p + 128)  // flush Float partials to Double often
-                    for q in p..<end {
-                        let row = x + q * c
-                        if let center {
-                            for i in 0..<c { let d = row[i] - center[i]; acc[i] += d * d }
-                        } else {
-                            for i in 0..<c { acc[i] += row[i] }
-                        }
-                    }
-                    for i in 0..<c { parts[w][i] += Double(acc[i]); acc[i] = 0 }
-                    p = end
+                let lo = positions * w / workers, hi = positions * (w + 1) / workers
+                if let center {
+                    tk_channel_sums(hi - lo, Int32(c), x + lo * c, center, 2, parts.baseAddress! + w * c)
+                } else {
+                    tk_channel_sums(hi - lo, Int32(c), x + lo * c, nil, 1, parts.baseAddress! + w * c)
                 }
             }
         }
-        var total = partial[0]
-        for w in 1..<workers { for i in 0..<c { total[i] += partial[w][i] } }
+        var total = [Double](repeating: 0, count: c)
+        for w in 0..<workers { for i in 0..<c { total[i] += partial[w * c + i] } }
         return total
     }
 
@@ -69,27 +60,8 @@ struct GroupNormSwish {
                 offset[i] = shift[i] - mean[i] * scale[i]
             }
         }
-        let vec = c / 16 * 16
         parallelFor(positions) { range in
-            scale.withUnsafeBufferPointer { s in offset.withUnsafeBufferPointer { o in beta.withUnsafeBufferPointer { b in
-                for p in range {
-                    let src = x + p * c, dst = y + p * c
-                    var i = 0
-                    while i < vec {
-                        let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self)
-                        let sv = UnsafeRawPointer(s.baseAddress! + i).loadUnaligned(as: SIMD16<Float>.self)
-                        let ov = UnsafeRawPointer(o.baseAddress! + i).loadUnaligned(as: SIMD16<Float>.self)
-                        let bv = UnsafeRawPointer(b.baseAddress! + i).loadUnaligned(as: SIMD16<Float>.self)
-                        UnsafeMutableRawPointer(dst + i).storeBytes(of: swish(v * sv + ov, bv), as: SIMD16<Float>.self)
-                        i += 16
-                    }
-                    while i < c {
-                        let v = src[i] * s[i] + o[i]
-                        dst[i] = v / (1 + Foundation.exp(-b[i] * v))
-                        i += 1
-                    }
-                }
-            }}}
+            tk_affine_swish(range.count, Int32(c), x + range.lowerBound * c, y + range.lowerBound * c, scale, offset, beta)
         }
     }
 }

@@ -28,8 +28,8 @@ final class ResidualUnit {
     }
 
     func callAsFunction(_ x: Activation, streaming: Bool) -> Activation {
-        var h = conv1(norm1(x), streaming: streaming)
-        h = norm2(h)
+        var h = conv1(LayerTimer.time(.norm) { norm1(x) }, streaming: streaming)
+        h = LayerTimer.time(.norm) { norm2(h) }
         let skip = shortcut.map { $0(x) } ?? x
         return conv2(h, streaming: streaming, residual: skip)
     }
@@ -87,8 +87,8 @@ enum TokenizerLayer {
         switch self {
         case .conv(let c): return c(x, streaming: streaming)
         case .residual(let r): return r(x, streaming: streaming)
-        case .normSwish(let n): return n(x)
-        case .depthToSpace(let d): return d(x)
+        case .normSwish(let n): return LayerTimer.time(.norm) { n(x) }
+        case .depthToSpace(let d): return LayerTimer.time(.copy) { d(x) }
         }
     }
 
@@ -170,5 +170,22 @@ struct LayerBuilder {
         layers.append(.normSwish(try normSwish(norm: name(), swish: "encoder_layers.\(i + 1)", ch.last!))); i += 2
         layers.append(.conv(try conv(name(), ch.last!, config.embedDim, k: 1)))  // plain nn.Conv3d: no `.conv`
         return layers
+    }
+}
+
+/// Wall time per kind of work while decoding (read by the benchmark).
+public enum LayerTimer {
+    public enum Kind: Int, CaseIterable { case conv, norm, copy }
+    nonisolated(unsafe) static var seconds = [Double](repeating: 0, count: 3)
+
+    public static func reset() { seconds = [0, 0, 0] }
+    public static func total(_ k: Kind) -> Double { seconds[k.rawValue] }
+
+    @inline(__always)
+    static func time<T>(_ k: Kind, _ body: () -> T) -> T {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let r = body()
+        seconds[k.rawValue] += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        return r
     }
 }
