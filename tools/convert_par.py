@@ -93,7 +93,8 @@ def infer_config(sd, args):
     return cfg
 
 
-def convert(ckpt_path, out_path, args, log=sys.stderr):
+def convert(ckpt_path, out_path, args, log=None):
+    log = log or sys.stderr
     try:
         pt = load_pt(ckpt_path)
     except PtError as e:

@@ -122,27 +122,28 @@ def rope_tables(cfg):
 # ------------------------------------------------------------ model (SPEC 6)
 
 class Reference:
-    def __init__(self, cfg, tensors):
+    def __init__(self, cfg, tensors, dtype=np.float64):
+        """dtype float64 for reference figures; float32 shows what an fp32 engine can reach."""
         bundle.validate_gpt_config(cfg)
         bundle.check_gpt_tensors(cfg, tensors)
-        self.cfg = cfg
-        self.w = {k: np.asarray(v, dtype=np.float64) for k, v in tensors.items()}
+        self.cfg, self.dtype = cfg, dtype
+        self.w = {k: np.asarray(v, dtype=dtype) for k, v in tensors.items()}
         T, H, W = cfg["cube"]
         self.N, self.n = T * H * W, cfg["parallel"]
         self.n_head = cfg["n_head"]
         self.n_kv = cfg.get("n_kv_head") or cfg["n_head"]
         self.hd = cfg["dim"] // cfg["n_head"]
-        self.cos, self.sin = rope_tables(cfg)
+        self.cos, self.sin = (t.astype(dtype) for t in rope_tables(cfg))
         self.mask = group_mask(self.N, self.n)
         self.inputs = position_inputs(self.N, self.n)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path, dtype=np.float64):
         cfg, tensors, _ = bundle.read_gpt_bundle(path)
-        return cls(cfg, tensors)
+        return cls(cfg, tensors, dtype)
 
     def _norm(self, x, w):
-        return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.cfg["norm_eps"]) * w
+        return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.dtype(self.cfg["norm_eps"])) * w
 
     def _rotate(self, x, pos):
         # x (B, S, heads, hd): interleaved pairs (v[2p], v[2p+1])
@@ -169,7 +170,7 @@ class Reference:
 
     def new_cache(self, batch):
         shape = (self.cfg["n_layer"], batch, self.N, self.n_kv, self.hd)
-        return {"k": np.zeros(shape), "v": np.zeros(shape), "filled": np.zeros(self.N, dtype=bool)}
+        return {"k": np.zeros(shape, self.dtype), "v": np.zeros(shape, self.dtype), "filled": np.zeros(self.N, dtype=bool)}
 
     def forward(self, h, pos, cache):
         """h (Bt, S, dim) inputs at positions pos; writes K/V at pos; -> logits (Bt, S, vocab)."""
@@ -191,7 +192,7 @@ class Reference:
             cache["k"][i][:, pos], cache["v"][i][:, pos] = k, v
             keys = np.repeat(cache["k"][i], nh // kv, axis=2)               # (B, N, nh, hd), head h -> kv h//g
             vals = np.repeat(cache["v"][i], nh // kv, axis=2)
-            scores = np.einsum("bshd,bnhd->bhsn", q, keys) / math.sqrt(hd)
+            scores = np.einsum("bshd,bnhd->bhsn", q, keys) / self.dtype(math.sqrt(hd))
             scores = np.where(vis[None, None], scores, -np.inf)
             scores -= scores.max(axis=-1, keepdims=True)
             prob = np.exp(scores)
@@ -241,7 +242,8 @@ def sample(logits, temperature=1.0, top_k=0, top_p=1.0, rng=None):
     p = np.exp(l - l.max(axis=-1, keepdims=True))
     cdf = np.cumsum(p, axis=-1)
     u = rng.random(len(l)) * cdf[:, -1]
-    return np.minimum((cdf < u[:, None]).sum(axis=-1), l.shape[-1] - 1)
+    # first index with cdf > u: never a zero-probability token
+    return np.minimum((cdf <= u[:, None]).sum(axis=-1), l.shape[-1] - 1)
 
 
 def cfg_combine(cond, uncond, scale):
@@ -276,3 +278,34 @@ def generate(model, actions, cfg_scale=1.0, temperature=1.0, top_k=1, top_p=1.0,
             seq[B:, predicted] = tok
     T, H, W = cfg["cube"]
     return to_cube(seq[:B], T, H, W, model.n).astype(np.int32), logs
+
+
+def main(argv=None):
+    import argparse
+    import sys
+    p = argparse.ArgumentParser(description="decode token cubes with the numpy reference")
+    p.add_argument("model", help="gpt bundle (.safetensors)")
+    p.add_argument("--action", type=int, action="append", required=True, help="repeat for a batch")
+    p.add_argument("--cfg", type=float)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", required=True, help=".npy: int32 T x H x W (B x T x H x W for several actions)")
+    a = p.parse_args(argv)
+    try:
+        model = Reference.load(a.model)
+        d = model.cfg.get("sampling", {})
+        pick = lambda v, k, default: v if v is not None else d.get(k, default)
+        cubes, _ = generate(model, a.action, cfg_scale=pick(a.cfg, "cfg_scale", 1.0),
+                            temperature=pick(a.temperature, "temperature", 1.0), top_k=pick(a.top_k, "top_k", 0),
+                            top_p=pick(a.top_p, "top_p", 1.0), seed=a.seed)
+    except (ValueError, OSError) as e:
+        print(f"par_reference: error: {e}", file=sys.stderr)
+        return 1
+    np.save(a.output, cubes[0] if len(a.action) == 1 else cubes)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -9,8 +9,7 @@ checkpoints, os.system in a hostile file) becomes an inert placeholder type:
 calling or instantiating it only records its arguments.
 
 Tensors come back as numpy arrays (contiguous copies). BF16 has no numpy
-dtype, so BF16 tensors come back as float32 (exact) and are listed in
-`PtFile.bf16`.
+dtype, so BF16 tensors come back as float32 (exact widening).
 """
 import collections
 import io
@@ -24,7 +23,7 @@ class PtError(ValueError):
     pass
 
 
-# torch storage class name -> (numpy dtype, is_bf16)
+# torch storage class name -> numpy dtype code ("u2" for BFloat16: bits, widened later)
 _STORAGES = {
     "FloatStorage": "f4", "DoubleStorage": "f8", "HalfStorage": "f2", "BFloat16Storage": "u2",
     "LongStorage": "i8", "IntStorage": "i4", "ShortStorage": "i2", "CharStorage": "i1",
@@ -141,7 +140,7 @@ class _Unpickler(pickle.Unpickler):
             raise PtError(f"unsupported tensor dtype {dtype!r}")
         if not isinstance(storage, _Storage):
             raise PtError("tensor rebuilt from a non-storage")
-        raw = storage.array.view(np.uint8) if not storage.bf16 else storage.array.view(np.uint8)
+        raw = storage.array.view(np.uint8)      # untyped bytes, already in native order
         if raw.size % np.dtype(dtype.np_code).itemsize:
             raise PtError(f"storage of {raw.size} bytes is not a whole number of {dtype.name}")
         return self._view(_Storage(raw.view(dtype.np_code), dtype.bf16), storage_offset, size, stride)
@@ -162,7 +161,7 @@ class _Unpickler(pickle.Unpickler):
 
 
 class PtFile:
-    """The unpickled object (`obj`), the names of globals made opaque, BF16 tensor names unknown."""
+    """The unpickled object (`obj`) and the names of the globals made opaque."""
     def __init__(self, obj, opaque, prefix):
         self.obj, self.opaque, self.prefix = obj, sorted(opaque), prefix
 

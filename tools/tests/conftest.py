@@ -1,4 +1,9 @@
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, TOOLS)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+FIXTURES = os.path.join(TOOLS, "..", "Tests", "Fixtures")
+OFFICIAL = os.path.join(FIXTURES, "official-par")

@@ -1,0 +1,117 @@
+import Foundation
+
+/// One clip of a batch run: everything that decides its tokens, fixed before
+/// any model runs, so that a resumed, sharded or re-run job renders the same
+/// clip under the same name.
+public struct ClipSpec: Codable, Equatable, Sendable {
+    /// Position in the full (unsharded) clip list.
+    public let index: Int
+    public let action: Int
+    public let seed: UInt64
+
+    public init(index: Int, action: Int, seed: UInt64) {
+        self.index = index
+        self.action = action
+        self.seed = seed
+    }
+
+    /// File stem: sortable by index, readable by class.
+    public var name: String {
+        "clip_" + String(format: "%06d", index) + "_a" + String(format: "%03d", action)
+    }
+}
+
+/// Clip i's seed: a SplitMix64 scramble of (base, i), so neighbouring clips
+/// get unrelated streams and the seed does not depend on sharding or batching.
+public func clipSeed(base: UInt64, index: Int) -> UInt64 {
+    var z = base &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(index + 1)
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}
+
+/// `K/N`: the K-th (0-based, as SLURM_ARRAY_TASK_ID counts) of N disjoint slices.
+public struct Shard: Equatable, Sendable, CustomStringConvertible {
+    public let index: Int
+    public let count: Int
+
+    public static let whole = Shard(index: 0, count: 1)
+
+    public init(index: Int, count: Int) {
+        self.index = index
+        self.count = count
+    }
+
+    /// Parses "K/N" with 0 <= K < N.
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let k = Int(parts[0]), let n = Int(parts[1]) else {
+            throw BatchPlanError("--shard must be K/N (for example 0/4), got '\(text)'")
+        }
+        guard n >= 1, k >= 0, k < n else {
+            throw BatchPlanError("--shard \(text): need 0 <= K < N (K counts from 0, as SLURM_ARRAY_TASK_ID)")
+        }
+        self.init(index: k, count: n)
+    }
+
+    /// Round-robin slices: each shard gets every N-th clip, so shards have
+    /// near-equal sizes and a class mix like the whole run.
+    public func contains(_ clip: ClipSpec) -> Bool { clip.index % count == index }
+
+    public var description: String { "\(index)/\(count)" }
+}
+
+public struct BatchPlanError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public enum BatchPlan {
+    /// `perClass` clips for each action, actions interleaved (a, b, c, a, b, c, ...)
+    /// so that any prefix of the run covers every class.
+    public static func perClass(actions: [Int], clipsPerClass: Int, baseSeed: UInt64) -> [ClipSpec] {
+        var clips: [ClipSpec] = []
+        clips.reserveCapacity(actions.count * clipsPerClass)
+        for _ in 0..<clipsPerClass {
+            for action in actions {
+                let i = clips.count
+                clips.append(ClipSpec(index: i, action: action, seed: clipSeed(base: baseSeed, index: i)))
+            }
+        }
+        return clips
+    }
+
+    /// `count` clips cycling over `actions`, or taking clip i's action from
+    /// `labels[i]` when a label list is given (class-matched evaluation).
+    public static func count(_ count: Int, actions: [Int], labels: [Int]?, baseSeed: UInt64) throws -> [ClipSpec] {
+        if let labels {
+            guard labels.count >= count else {
+                throw BatchPlanError("the label file has \(labels.count) labels, fewer than --count \(count)")
+            }
+            return (0..<count).map { ClipSpec(index: $0, action: labels[$0], seed: clipSeed(base: baseSeed, index: $0)) }
+        }
+        guard !actions.isEmpty else { throw BatchPlanError("no actions to render") }
+        return (0..<count).map {
+            ClipSpec(index: $0, action: actions[$0 % actions.count], seed: clipSeed(base: baseSeed, index: $0))
+        }
+    }
+
+    /// Reads a label file: one action per line, or a CSV whose last column is
+    /// the action (a header line is skipped), as `labels.csv` of a batch run.
+    public static func readLabels(path: String, resolve: (String) throws -> Int) throws -> [Int] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw BatchPlanError("cannot read label file \(path)")
+        }
+        var labels: [Int] = []
+        for (lineNumber, raw) in text.split(whereSeparator: \.isNewline).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty { continue }
+            let field = String(line.split(separator: ",").last ?? "").trimmingCharacters(in: .whitespaces)
+            if lineNumber == 0, field.lowercased() == "label" || field.lowercased() == "action" { continue }
+            do { labels.append(try resolve(field)) } catch {
+                throw BatchPlanError("\(path):\(lineNumber + 1): \(error)")
+            }
+        }
+        return labels
+    }
+}

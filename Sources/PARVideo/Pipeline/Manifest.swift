@@ -1,0 +1,117 @@
+import Foundation
+
+/// One finished clip of a batch run, as a line of `manifest.jsonl`. It names
+/// everything that decides the clip's bytes, so a reader can re-render it.
+public struct ManifestEntry: Codable, Equatable, Sendable {
+    public var clip: String
+    public var index: Int
+    /// Outputs relative to the run folder (the MP4 and/or the frame folder).
+    public var paths: [String]
+    public var action: Int
+    public var actionName: String
+    public var seed: UInt64
+    public var parallel: Int
+    public var steps: Int
+    public var seconds: Double
+    public var frames: Int
+    public var width: Int
+    public var height: Int
+    public var fps: Int
+    public var cfg: Float
+    public var temperature: Float
+    public var topK: Int
+    public var topP: Float
+    /// Identity of the model files (name and content hash).
+    public var model: String
+    public var version: String
+
+    enum CodingKeys: String, CodingKey {
+        case clip, index, paths, action, actionName = "action_name", seed, parallel, steps, seconds
+        case frames, width, height, fps, cfg, temperature, topK = "top_k", topP = "top_p", model, version
+    }
+
+    public init(clip: String, index: Int, paths: [String], action: Int, actionName: String, seed: UInt64,
+                parallel: Int, steps: Int, seconds: Double, frames: Int, width: Int, height: Int, fps: Int,
+                cfg: Float, temperature: Float, topK: Int, topP: Float, model: String, version: String) {
+        self.clip = clip; self.index = index; self.paths = paths; self.action = action
+        self.actionName = actionName; self.seed = seed; self.parallel = parallel; self.steps = steps
+        self.seconds = seconds; self.frames = frames; self.width = width; self.height = height; self.fps = fps
+        self.cfg = cfg; self.temperature = temperature; self.topK = topK; self.topP = topP
+        self.model = model; self.version = version
+    }
+}
+
+public struct ManifestError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// An append-only JSONL manifest. A process killed mid-write leaves at most a
+/// torn last line: opening drops it (and truncates the file back to the last
+/// whole line) so the clip it described is simply rendered again.
+public final class Manifest {
+    public let path: String
+    public private(set) var entries: [ManifestEntry] = []
+    private let fd: Int32
+
+    public init(path: String) throws {
+        self.path = path
+        fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw ManifestError("cannot open manifest \(path): \(String(cString: strerror(errno)))")
+        }
+        do { try load() } catch { close(fd); throw error }
+    }
+
+    deinit { close(fd) }
+
+    private func load() throws {
+        let data = (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()
+        let decoder = JSONDecoder()
+        var goodEnd = 0
+        var start = 0
+        let bytes = [UInt8](data)
+        while start < bytes.count {
+            guard let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) else { break }
+            let line = Data(bytes[start..<newline])
+            if !line.isEmpty {
+                guard let entry = try? decoder.decode(ManifestEntry.self, from: line) else {
+                    // Only the last line can be torn; damage earlier means someone edited the file.
+                    if bytes[(newline + 1)...].contains(where: { $0 != UInt8(ascii: "\n") }) {
+                        throw ManifestError("\(path): line \(entries.count + 1) is not a manifest entry")
+                    }
+                    break
+                }
+                entries.append(entry)
+            }
+            start = newline + 1
+            goodEnd = start
+        }
+        if goodEnd < bytes.count {
+            guard ftruncate(fd, off_t(goodEnd)) == 0 else {
+                throw ManifestError("cannot repair torn manifest \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    public var finishedClips: Set<String> { Set(entries.map(\.clip)) }
+
+    /// Appends one entry as one write and syncs it to disk before returning.
+    public func append(_ entry: ManifestEntry) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var line = try encoder.encode(entry)
+        line.append(UInt8(ascii: "\n"))
+        let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == line.count else {
+            let reason = written < 0 ? String(cString: strerror(errno)) : "short write"
+            // Undo a partial line so the file stays a valid manifest.
+            _ = ftruncate(fd, off_t(lseek(fd, 0, SEEK_END) - off_t(max(written, 0))))
+            throw ManifestError("cannot append to manifest \(path): \(reason)")
+        }
+        guard fsync(fd) == 0 else {
+            throw ManifestError("cannot sync manifest \(path): \(String(cString: strerror(errno)))")
+        }
+        entries.append(entry)
+    }
+}
