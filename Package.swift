@@ -50,7 +50,8 @@ let package = Package(
         ),
         .testTarget(
             name: "PARVideoTests",
-            dependencies: ["PARVideo"],
+            // par-video: built with the tests so CLITests can run the binary.
+            dependencies: ["PARVideo", "par-video"],
             swiftSettings: hotCode
         ),
     ],

@@ -7,6 +7,7 @@
 #include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
 #include <libavutil/error.h>
+#include <libavutil/cpu.h>
 
 // Swift does not import function-like or compound macros (PLATFORM.md).
 static inline int cff_averror(int e) { return AVERROR(e); }

@@ -1,8 +1,13 @@
+import ArgumentParser
+import Foundation
 import PARVideo
 
-// Until the root command lands (foundation): `par-video bench-tokenizer ...`.
-if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "bench-tokenizer" {
-    BenchTokenizerCommand.main(Array(CommandLine.arguments.dropFirst(2)))
-} else {
-    print("par-video \(PARVideo.version)")
+// Interrupts remove partial outputs from the very start.
+AtomicOutput.installHandlers()
+
+do {
+    var command = try ParVideoCommand.parseAsRoot()
+    try command.run()
+} catch {
+    exit(CLIExit.report(error))
 }

@@ -1,0 +1,35 @@
+import CFFmpeg
+import Foundation
+
+/// What a video file's first video stream is, without decoding it.
+public struct VideoInfo: Sendable, Equatable {
+    public var codec: String        // "h264", "mpeg4", ...
+    public var pixelFormat: String  // "yuv420p", ...
+    public var width: Int
+    public var height: Int
+    public var fps: Double
+    /// The frame count the container states (0 when it does not say).
+    public var frames: Int
+}
+
+public enum VideoProbe {
+    public static func info(_ url: URL) throws -> VideoInfo {
+        FFmpegLog.quiet()
+        var fmt: UnsafeMutablePointer<AVFormatContext>?
+        try ffcheck(avformat_open_input(&fmt, url.path, nil, nil), "cannot open \(url.path)")
+        defer { avformat_close_input(&fmt) }
+        try ffcheck(avformat_find_stream_info(fmt, nil), "cannot read stream info of \(url.path)")
+        let index = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
+        try ffcheck(index, "\(url.path) has no video stream")
+        let stream = fmt!.pointee.streams[Int(index)]!
+        let par = stream.pointee.codecpar.pointee
+        let rate = stream.pointee.avg_frame_rate
+        let pix = av_get_pix_fmt_name(AVPixelFormat(rawValue: par.format)).map { String(cString: $0) } ?? "unknown"
+        return VideoInfo(codec: String(cString: avcodec_get_name(par.codec_id)), pixelFormat: pix,
+                         width: Int(par.width), height: Int(par.height),
+                         fps: rate.den > 0 ? Double(rate.num) / Double(rate.den) : 0,
+                         frames: Int(stream.pointee.nb_frames))
+    }
+
+    public static func codecName(_ url: URL) throws -> String { try info(url).codec }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import XCTest
+import PARVideo
+
+/// Runs the built `par-video` binary: exit codes, one-line errors, no files.
+final class CLITests: XCTestCase {
+    static var binary: URL {
+        // The test bundle and the executable are built into the same folder.
+        #if os(macOS)
+        let dir = Bundle.allBundles.first { $0.bundlePath.hasSuffix(".xctest") }!.bundleURL.deletingLastPathComponent()
+        #else
+        let dir = Bundle.main.bundleURL
+        #endif
+        return dir.appendingPathComponent("par-video")
+    }
+
+    func run(_ args: [String], in dir: URL, env: [String: String] = [:]) throws -> (code: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = args
+        p.currentDirectoryURL = dir
+        var environment = ProcessInfo.processInfo.environment
+        environment["PAR_VIDEO_MODEL"] = nil
+        for (k, v) in env { environment[k] = v }
+        p.environment = environment
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    func testBinaryExists() {
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary.path), Self.binary.path)
+    }
+
+    func testInvalidValuesExit2WithOneLine() throws {
+        let dir = try scratchFolder()
+        let cases: [([String], String)] = [
+            (["--action", "1", "--frames", "0", "-o", "x.mp4"], "--frames 0"),
+            (["--action", "101", "-o", "x.mp4"], "action id 101 is out of range"),
+            (["--action", "nosuch", "-o", "x.mp4"], "unknown action 'nosuch'; closest:"),
+            (["--action", "3", "-o", "/nonexistent/dir/x.mp4"], "folder /nonexistent/dir does not exist"),
+            (["--action", "3", "--size", "65x64", "-o", "x.mp4"], "must be even"),
+            (["--action", "3", "--size", "127", "-o", "x.mp4"], "must be even"),
+            (["--action", "3", "--size", "0x64", "-o", "x.mp4"], "--size"),
+            (["--action", "3", "--fps", "0", "-o", "x.mp4"], "--fps"),
+            (["--action", "3", "--top-p", "1.5", "-o", "x.mp4"], "--top-p"),
+            (["--action", "3", "--parallel", "3", "-o", "x.mp4"], "--parallel 3"),
+            (["--action", "3", "--format", "gif", "-o", "x.mp4"], "--format"),
+            (["--action", "3", "--format", "both", "-o", "x"], "must end in .mp4"),
+            (["--action", "3", "-o", "x.mp4", "--bogus"], "--bogus"),
+            (["-o", "x.mp4"], "--action"),
+        ]
+        for (args, expected) in cases {
+            let r = try run(args, in: dir)
+            XCTAssertEqual(r.code, 2, "\(args): \(r.err)")
+            XCTAssertTrue(r.err.hasPrefix("error: ") && r.err.contains(expected), "\(args): \(r.err)")
+            XCTAssertEqual(r.err.filter { $0 == "\n" }.count, 1, "\(args): not one line: \(r.err)")
+            XCTAssertEqual(r.out, "")
+        }
+        XCTAssertEqual(listing(dir), [], "an invalid command left files behind")
+    }
+
+    func testNoModelFailsPlainly() throws {
+        let dir = try scratchFolder()
+        for format in ["mp4", "frames", "both"] {
+            let r = try run(["--action", "Archery", "--frames", "17", "--format", format, "-o", "a.mp4"], in: dir)
+            XCTAssertEqual(r.code, 1, r.err)
+            XCTAssertTrue(r.err.hasPrefix("error: no model available"), r.err)
+            XCTAssertEqual(r.err.filter { $0 == "\n" }.count, 1, r.err)
+        }
+        // An empty models/ folder is no model either.
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("models"), withIntermediateDirectories: false)
+        let r = try run(["--action", "0", "-o", "a.mp4"], in: dir)
+        XCTAssertEqual(r.code, 1)
+        XCTAssertEqual(listing(dir), ["models"])
+        XCTAssertEqual(listing(dir.appendingPathComponent("models")), [])
+    }
+
+    func testActionsListsAll101() throws {
+        let r = try run(["actions"], in: try scratchFolder())
+        XCTAssertEqual(r.code, 0)
+        let lines = r.out.split(separator: "\n")
+        XCTAssertEqual(lines.count, 101)
+        XCTAssertEqual(lines.first.map(String.init), "  0  ApplyEyeMakeup")
+        XCTAssertEqual(lines.last.map(String.init), "100  YoYo")
+    }
+
+    func testHelpShowsDefaults() throws {
+        let r = try run(["generate", "--help"], in: try scratchFolder())
+        XCTAssertEqual(r.code, 0)
+        for needle in ["--action", "--frames", "--size", "(default: 8.0)", "(values: mp4, frames, both; default: mp4)",
+                       "(default: 12)", "(default: medium)", "--model"] {
+            XCTAssertTrue(r.out.contains(needle), "help lacks \(needle)")
+        }
+    }
+}

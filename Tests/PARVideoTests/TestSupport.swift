@@ -1,0 +1,42 @@
+import Foundation
+import PARVideo
+
+/// A smooth gradient that moves right and down by a few pixels a frame.
+func movingGradient(frames: Int, width: Int, height: Int, fps: Double = 8) -> VideoFrames {
+    var px = [UInt8](repeating: 0, count: frames * height * width * 3)
+    for t in 0..<frames {
+        for y in 0..<height {
+            for x in 0..<width {
+                let i = ((t * height + y) * width + x) * 3
+                let u = Double(x + 2 * t) / Double(width + 2 * frames)
+                let v = Double(y + t) / Double(height + frames)
+                px[i] = UInt8(255 * u)
+                px[i + 1] = UInt8(255 * v)
+                px[i + 2] = UInt8(127.5 + 100 * sin(Double(x + y) / Double(width) * 3 + Double(t) * 0.3))
+            }
+        }
+    }
+    return VideoFrames(width: width, height: height, count: frames, fps: fps, pixels: px)
+}
+
+import XCTest
+
+extension XCTestCase {
+    /// A fresh empty folder under the system temporary folder, removed when
+    /// the test ends (kept when PARVIDEO_KEEP_TEST_FILES is set, to inspect
+    /// the outputs with ffprobe).
+    func scratchFolder(_ name: String = #function) throws -> URL {
+        let clean = name.filter { $0.isLetter || $0.isNumber }
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("par-video-tests-\(getpid())-\(clean)-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        if ProcessInfo.processInfo.environment["PARVIDEO_KEEP_TEST_FILES"] == nil {
+            addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        }
+        return url
+    }
+}
+
+func listing(_ url: URL) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).sorted()
+}
