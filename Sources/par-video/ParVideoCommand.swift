@@ -8,6 +8,8 @@ struct ParVideoCommand: ParsableCommand {
     static let subcommands: [ParsableCommand.Type] = [
         Generate.self,
         ActionsCommand.self,
+        DecodeCommand.self,
+        ReconstructCommand.self,
         BenchTokenizerCommand.self,
     ]
 

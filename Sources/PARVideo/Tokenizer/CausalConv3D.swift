@@ -140,8 +140,9 @@ final class CausalConv3D {
                                 residual: Activation?, bf16: UnsafeMutablePointer<UInt16>?, f32Kernel: UnsafeMutablePointer<Float>?) {
         let positions = out.frames * g.ho * g.wo
         let rows = Self.blockRows
-        let blocks = (positions + rows - 1) / rows
-        let workers = min(Kernels.threads, blocks)
+        // Equal shares of positions per thread (then blocks of `rows` inside a
+        // share), so small chunks do not leave a thread idle.
+        let workers = min(Kernels.threads, max(1, positions / 48))
         let taps = kt * kh * kw
         // bf16 runs read the input frames in bf16 (converted once, not per tap).
         var rawFrames = frames.map { UnsafeRawPointer($0) }
@@ -167,9 +168,10 @@ final class CausalConv3D {
             DispatchQueue.concurrentPerform(iterations: workers) { wkr in
                 let table = UnsafeMutablePointer<UnsafeRawPointer?>.allocate(capacity: rows * taps)
                 defer { table.deallocate() }
-                var b = wkr
-                while b < blocks {
-                    let p0 = b * rows, n = min(rows, positions - p0)
+                let end = positions * (wkr + 1) / workers
+                var p0 = positions * wkr / workers
+                while p0 < end {
+                    let n = min(rows, end - p0)
                     prefill(out, residual, p0, n)
                     rowTable(frames: fr, g: g, from: p0, count: n, elem: elem, into: table)
                     if let bf16 {
@@ -181,7 +183,7 @@ final class CausalConv3D {
                             tk_conv_f32(Int32(n), Int32(cout), Int32(cin), Int32(taps), $0, f32Kernel!, out.data + p0 * cout, cout)
                         }
                     }
-                    b += workers
+                    p0 += n
                 }
             }
         }
