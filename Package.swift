@@ -29,9 +29,15 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // AVX-512 (fp32 FMA, bf16 vdpbf16ps) GEMM for the tokenizer's convolutions;
+        // functions carry their own target attributes and are picked at run time.
+        .target(
+            name: "CTokenizerKernels",
+            cSettings: [.unsafeFlags(["-O3"])]
+        ),
         .target(
             name: "PARVideo",
-            dependencies: ["CFFmpeg", "COpenBLAS"],
+            dependencies: ["CFFmpeg", "COpenBLAS", "CTokenizerKernels"],
             swiftSettings: hotCode
         ),
         .executableTarget(

@@ -11,6 +11,9 @@ struct ParVideoCommand: ParsableCommand {
         TokensCommand.self,
         InspectCommand.self,
         BenchCommand.self,
+        DecodeCommand.self,
+        ReconstructCommand.self,
+        BenchTokenizerCommand.self,
     ]
 
     static let configuration = CommandConfiguration(

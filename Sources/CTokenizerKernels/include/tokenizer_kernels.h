@@ -1,0 +1,34 @@
+// AVX-512 GEMM kernels for the tokenizer's convolutions: C[M][N] += A[M][K] * B,
+// B packed once per layer (columns grouped by 64, zero padded to a multiple
+// of 16). fp32 uses FMA; bf16 uses vdpbf16ps (AVX512_BF16), fp32 accumulation.
+// Callers check tk_has_avx512() / tk_has_avx512_bf16() and fall back to BLAS.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+int tk_has_avx512(void);
+int tk_has_avx512_bf16(void);
+
+// Packed sizes in elements (floats / uint16).
+size_t tk_packed_size_f32(int K, int N);
+size_t tk_packed_size_bf16(int K, int N);   // K rounded up to even
+
+// w: [K][N] row-major fp32.
+void tk_pack_f32(int K, int N, const float *w, float *out);
+void tk_pack_bf16(int K, int N, const float *w, uint16_t *out);
+
+// Convolution as implicit GEMM: C[M][N] += A[M][K] * B with K = taps * cin and
+// A's row m, taps t, read from rows[m * taps + t] (cin contiguous values).
+// bf16: cin even; B from tk_pack_bf16 with K = taps * cin.
+void tk_conv_f32(int M, int N, int cin, int taps, const float *const *rows, const float *Bp, float *C, long ldc);
+void tk_conv_bf16(int M, int N, int cin, int taps, const uint16_t *const *rows, const uint16_t *Bp, float *C, long ldc);
+
+// fp32 -> bf16, round to nearest even.
+void tk_f32_to_bf16(long n, const float *src, uint16_t *dst);
+
+// Group norm + Swish helpers on channels-last rows (n positions x c channels).
+// sums[c] += sum over positions of (x - center[c])^power (power 1 or 2;
+// center may be NULL for power 1), accumulated in float per 64 positions.
+void tk_channel_sums(long n, int c, const float *x, const float *center, int power, double *sums);
+// y = s * sigmoid(beta * s) with s = x * scale[c] + offset[c].
+void tk_affine_swish(long n, int c, const float *x, float *y, const float *scale, const float *offset, const float *beta);

@@ -1,0 +1,67 @@
+import CTokenizerKernels
+import Foundation
+
+/// NBP's GroupNorm3D (nn.GroupNorm applied to every frame on its own, biased
+/// variance, affine) followed by Swish x * sigmoid(beta * x) with a per-channel
+/// beta. The two always appear together in the MAGVIT-v2 layer lists.
+struct GroupNormSwish {
+    let channels, groups: Int
+    let eps: Float
+    let gamma, shift, beta: [Float]
+
+    init(channels: Int, groups: Int, eps: Float, gamma: [Float], shift: [Float], beta: [Float]) {
+        self.channels = channels; self.groups = groups; self.eps = eps
+        self.gamma = gamma; self.shift = shift; self.beta = beta
+    }
+
+    func callAsFunction(_ x: Activation) -> Activation {
+        let out = Activation(frames: x.frames, height: x.height, width: x.width, channels: channels)
+        for t in 0..<x.frames { apply(x.frame(t), out.frame(t), positions: x.height * x.width) }
+        return out
+    }
+
+    /// Per-channel sums of (x - center[c])^power over all positions, in Double.
+    private func channelSums(_ x: UnsafePointer<Float>, positions: Int, center: [Float]?) -> [Double] {
+        let c = channels
+        let workers = min(Kernels.threads, max(1, positions / 256))
+        var partial = [Double](repeating: 0, count: c * workers)
+        partial.withUnsafeMutableBufferPointer { parts in
+            let parts = parts
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let lo = positions * w / workers, hi = positions * (w + 1) / workers
+                if let center {
+                    tk_channel_sums(hi - lo, Int32(c), x + lo * c, center, 2, parts.baseAddress! + w * c)
+                } else {
+                    tk_channel_sums(hi - lo, Int32(c), x + lo * c, nil, 1, parts.baseAddress! + w * c)
+                }
+            }
+        }
+        var total = [Double](repeating: 0, count: c)
+        for w in 0..<workers { for i in 0..<c { total[i] += partial[w * c + i] } }
+        return total
+    }
+
+    private func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, positions: Int) {
+        let c = channels, per = channels / groups
+        let n = Double(positions * per)
+        let sums = channelSums(x, positions: positions, center: nil)
+        var mean = [Float](repeating: 0, count: c)
+        for g in 0..<groups {
+            let m = Float(sums[(g * per)..<((g + 1) * per)].reduce(0, +) / n)
+            for i in 0..<per { mean[g * per + i] = m }
+        }
+        let sq = channelSums(x, positions: positions, center: mean)
+        var scale = [Float](repeating: 0, count: c), offset = [Float](repeating: 0, count: c)
+        for g in 0..<groups {
+            let v = sq[(g * per)..<((g + 1) * per)].reduce(0, +) / n
+            let r = Float(1 / (v + Double(eps)).squareRoot())
+            for i in (g * per)..<((g + 1) * per) {
+                scale[i] = r * gamma[i]
+                offset[i] = shift[i] - mean[i] * scale[i]
+            }
+        }
+        parallelFor(positions) { range in
+            tk_affine_swish(range.count, Int32(c), x + range.lowerBound * c, y + range.lowerBound * c, scale, offset, beta)
+        }
+    }
+}

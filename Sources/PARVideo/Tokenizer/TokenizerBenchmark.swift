@@ -1,0 +1,107 @@
+import COpenBLAS
+import CTokenizerKernels
+import Foundation
+
+/// Timing of one clip decode with a tokenizer, next to the sgemm bound.
+public struct TokenizerBenchmarkResult: Codable, Sendable {
+    public var cube: [Int]
+    public var frames: [Int]
+    public var seconds: Double
+    public var loadSeconds: Double
+    public var flops: Double
+    public var gflopsAchieved: Double
+    public var sgemmGFLOPs: Double
+    public var openblasGFLOPs: Double
+    public var kernelGFLOPs: Double
+    public var convSeconds: Double
+    public var normSeconds: Double
+    public var copySeconds: Double
+    public var sgemmBoundSeconds: Double
+    public var peakResidentMB: Double
+    public var weightDType: String
+    public var threads: Int
+}
+
+public enum TokenizerBenchmark {
+    /// Peak resident set size of this process so far (VmHWM), in MB.
+    public static func peakResidentMB() -> Double {
+        if let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+           let kb = Double(line.split(separator: " ").dropFirst().first ?? "") {
+            return kb / 1024
+        }
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_maxrss) / 1024
+    }
+
+    /// sgemm rate (GFLOP/s) on a conv-shaped product (positions x cout x 27*cin).
+    public static func sgemmRate(m: Int = 2048, n: Int = 256, k: Int = 6912, seconds: Double = 2) -> Double {
+        let a = [Float](repeating: 0.01, count: m * k), b = [Float](repeating: 0.02, count: k * n)
+        var c = [Float](repeating: 0, count: m * n)
+        func run() { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, &c, Int32(n)) }
+        run()
+        var reps = 0
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var dt = 0.0
+        repeat { run(); reps += 1; dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9 } while dt < seconds
+        return 2 * Double(m * n * k) * Double(reps) / dt / 1e9
+    }
+
+    /// The AVX-512 kernel as a plain GEMM (contiguous rows, no im2col), all threads.
+    public static func kernelRate(m: Int = 2048, n: Int = 256, k: Int = 6912, seconds: Double = 2) -> Double {
+        guard CausalConv3D.hasAVX512 else { return 0 }
+        let a = [Float](repeating: 0.01, count: m * k), w = [Float](repeating: 0.02, count: k * n)
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: tk_packed_size_f32(Int32(k), Int32(n)))
+        defer { packed.deallocate() }
+        tk_pack_f32(Int32(k), Int32(n), w, packed)
+        var c = [Float](repeating: 0, count: m * n)
+        let rows = 192, blocks = m / rows, workers = Kernels.threads
+        func run() {
+            a.withUnsafeBufferPointer { ap in c.withUnsafeMutableBufferPointer { cp in
+                let (ap, cp) = (ap, cp)
+                DispatchQueue.concurrentPerform(iterations: workers) { wk in
+                    var b = wk
+                    var table = [UnsafePointer<Float>?](repeating: nil, count: rows)
+                    while b < blocks {
+                        for i in 0..<rows { table[i] = ap.baseAddress! + (b * rows + i) * k }
+                        tk_conv_f32(Int32(rows), Int32(n), Int32(k), 1, table, packed, cp.baseAddress! + b * rows * n, n)
+                        b += workers
+                    }
+                }
+            }}
+        }
+        run()
+        var reps = 0
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var dt = 0.0
+        repeat { run(); reps += 1; dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9 } while dt < seconds
+        return 2 * Double(blocks * rows * n * k) * Double(reps) / dt / 1e9
+    }
+
+    /// Decodes one random cube of the config's clip size.
+    public static func run(tokenizer: VideoTokenizer, loadSeconds: Double, weightDType: String, seed: UInt64 = 1) throws -> TokenizerBenchmarkResult {
+        let cfg = tokenizer.config
+        let (t, h, w) = cfg.latentShape(frames: cfg.frames, height: cfg.size, width: cfg.size)
+        var rng = seed
+        let cube = (0..<(t * h * w)).map { _ -> Int32 in
+            rng = rng &* 6364136223846793005 &+ 1442695040888963407
+            return Int32((rng >> 33) % UInt64(tokenizer.fsq.vocabularySize))
+        }
+        LayerTimer.reset()
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let frames = try tokenizer.decode(cube: cube, t: t, h: h, w: w)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        let (F, oh, ow) = cfg.outputShape(t: t, h: h, w: w)
+        precondition(frames.count == F * oh * ow * cfg.inChannels)
+        let flops = cfg.decoderFLOPs(t: t, h: h, w: w)
+        let blas = sgemmRate(), mine = kernelRate()
+        let rate = max(blas, mine)
+        return TokenizerBenchmarkResult(
+            cube: [t, h, w], frames: [F, oh, ow], seconds: seconds, loadSeconds: loadSeconds, flops: flops,
+            gflopsAchieved: flops / seconds / 1e9, sgemmGFLOPs: rate, openblasGFLOPs: blas, kernelGFLOPs: mine,
+            convSeconds: LayerTimer.total(.conv), normSeconds: LayerTimer.total(.norm), copySeconds: LayerTimer.total(.copy),
+            sgemmBoundSeconds: flops / rate / 1e9,
+            peakResidentMB: peakResidentMB(), weightDType: weightDType, threads: Kernels.threads)
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import XCTest
+import PARVideo
+
+/// `par-video decode` / `reconstruct` on the small BF16 tokenizer fixture.
+final class TokenizerCLITests: XCTestCase {
+    let model = TokenizerTests.fixtures.appendingPathComponent("small_b.safetensors").path
+
+    func run(_ args: [String], in dir: URL) throws -> (code: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = CLITests.binary
+        p.arguments = args
+        p.currentDirectoryURL = dir
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    /// A minimal int32 .npy (format 1.0).
+    func writeNPY(_ url: URL, shape: [Int], values: [Int32]) throws {
+        var header = "{'descr': '<i4', 'fortran_order': False, 'shape': (\(shape.map(String.init).joined(separator: ", ")),), }"
+        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
+        data += Data(header.utf8)
+        for v in values { withUnsafeBytes(of: v.littleEndian) { data += Data($0) } }
+        try data.write(to: url)
+    }
+
+    func testDecodeThenReconstruct() throws {
+        let dir = try scratchFolder()
+        let cube = (0..<(5 * 4 * 4)).map { Int32(($0 * 7919) % 64000) }
+        try writeNPY(dir.appendingPathComponent("cube.npy"), shape: [5, 4, 4], values: cube)
+        let d = try run(["decode", "cube.npy", "--model", model, "-o", "out", "--format", "frames", "--json"], in: dir)
+        XCTAssertEqual(d.code, 0, d.err)
+        XCTAssertTrue(d.out.contains("\"frames\":[9,8,8]"), d.out)
+        let pngs = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("out").path).filter { $0.hasSuffix(".png") }
+        XCTAssertEqual(pngs.count, 9)
+        // The decoder's own output re-encodes to a close picture: a real PSNR, not a placeholder.
+        let r = try run(["reconstruct", "out", "--model", model, "-o", "rec", "--format", "frames", "--json"], in: dir)
+        XCTAssertEqual(r.code, 0, r.err)
+        let obj = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any]
+        let psnr = obj["psnr_db"] as! Double
+        XCTAssertGreaterThan(psnr, 10)
+        XCTAssertLessThan(psnr, 99)
+    }
+
+    func testBadInputsFailWithOneLineAndNoOutput() throws {
+        let dir = try scratchFolder()
+        try writeNPY(dir.appendingPathComponent("oov.npy"), shape: [5, 4, 4], values: [Int32](repeating: 64000, count: 80))
+        try writeNPY(dir.appendingPathComponent("flat.npy"), shape: [80], values: [Int32](repeating: 1, count: 80))
+        try Data("not a video".utf8).write(to: dir.appendingPathComponent("text.mp4"))
+        let cases: [([String], String)] = [
+            (["decode", "oov.npy", "--model", model, "-o", "x.mp4"], "outside the vocabulary [0, 64000)"),
+            (["decode", "flat.npy", "--model", model, "-o", "x.mp4"], "expected (T, H, W)"),
+            (["reconstruct", "text.mp4", "--model", model, "-o", "x.mp4"], "not a readable video"),
+        ]
+        for (args, expected) in cases {
+            let r = try run(args, in: dir)
+            XCTAssertEqual(r.code, 1, "\(args): \(r.err)")
+            // The last line is ours; FFmpeg's demuxer may log one line before it (AV_LOG_ERROR level).
+            let last = r.err.split(separator: "\n").last.map(String.init) ?? ""
+            XCTAssertTrue(last.hasPrefix("error: ") && last.contains(expected), "\(args): \(r.err)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("x.mp4").path))
+        }
+    }
+}

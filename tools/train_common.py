@@ -1,0 +1,75 @@
+"""Checkpoint plumbing shared by the tokenizer and GPT trainers.
+
+Two files per model:
+- runs/<name>/state.pt: full resumable state (model, optimizer, step, extra), every few minutes;
+- models/train/<name>.pt: compact weights-only file committed in git
+  ({"model": state_dict, "steps": k, "config": {...}}), replaced in place.
+Resume order: the full state if present, else the compact file (optimizer restarts).
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import torch
+
+
+def atomic_save(obj, path: str):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def compact_state(model: torch.nn.Module, dtype=torch.bfloat16) -> dict:
+    return {k: v.detach().to(dtype) if v.is_floating_point() else v.detach()
+            for k, v in model.state_dict().items()}
+
+
+def save_compact(model, steps: int, config: dict, path: str, extra: dict | None = None):
+    obj = {"model": compact_state(model), "steps": int(steps), "config": config}
+    if extra:
+        obj.update(extra)
+    atomic_save(obj, path)
+
+
+def resume(model, opt, state_path: str, compact_path: str, log) -> tuple[int, dict]:
+    """Load the newest available state; returns (step, extra dict from the full state)."""
+    if os.path.exists(state_path):
+        st = torch.load(state_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(st["model"])
+        if opt is not None and "opt" in st:
+            opt.load_state_dict(st["opt"])
+        log(f"resumed full state {state_path} at step {st['step']}")
+        return int(st["step"]), st.get("extra", {})
+    if compact_path and os.path.exists(compact_path):
+        st = torch.load(compact_path, map_location="cpu", weights_only=False)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in st["model"].items()})
+        log(f"resumed compact weights {compact_path} at step {st['steps']} (fresh optimizer)")
+        return int(st["steps"]), {}
+    return 0, {}
+
+
+def save_state(model, opt, step: int, path: str, extra: dict | None = None):
+    atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                 "extra": extra or {}}, path)
+
+
+class Logger:
+    def __init__(self, path: str | None = None):
+        self.f = open(path, "a") if path else None
+
+    def __call__(self, msg: str):
+        line = time.strftime("%H:%M:%S ") + msg
+        print(line, flush=True)
+        if self.f:
+            self.f.write(line + "\n")
+            self.f.flush()
+
+
+def cosine_lr(step: int, total: int, peak: float, warmup: int, floor: float) -> float:
+    import math
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    p = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * p))

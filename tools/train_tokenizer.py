@@ -1,0 +1,150 @@
+"""Train the small MAGVIT-v2 (FSQ) tokenizer on SynthAction-101 (CPU, resumable).
+
+Most steps see random 9 x 32 x 32 crops (8x cheaper than full clips; the
+network is convolutional, only GroupNorm statistics depend on the frame
+size), the last --full-steps see whole 17 x 64 x 64 clips. Loss: L1 + MSE on
+[0, 1] pixels, FSQ straight-through. Held-out PSNR (fp32, full clips, test
+seeds) is logged every --eval-every steps.
+
+    nohup nice -n 19 python3 tools/train_tokenizer.py > runs/tokenizer.log 2>&1 &
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import magvit2_torch as M  # noqa: E402
+import synthaction as S  # noqa: E402
+from train_common import Logger, cosine_lr, resume, save_compact, save_state  # noqa: E402
+
+
+def to_tensor(clips: np.ndarray) -> torch.Tensor:
+    """(B, F, H, W, 3) uint8 -> (B, 3, F, H, W) float in [0, 1]."""
+    return torch.from_numpy(clips).permute(0, 4, 1, 2, 3).float().div_(255.0)
+
+
+def psnr(model, clips: torch.Tensor, batch: int = 8) -> float:
+    model.eval()
+    se, n = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(clips), batch):
+            x = clips[i:i + batch]
+            y, _ = model(x)
+            se += float(((y.clamp(0, 1) - x) ** 2).sum())
+            n += x.numel()
+    model.train()
+    return 10 * math.log10(1.0 / (se / n))
+
+
+class ClipPool:
+    """A pool of training clips refreshed a little every step (generation is cheap next to training)."""
+
+    def __init__(self, size: int, start_index: int, rng):
+        self.rng = rng
+        self.next = start_index
+        self.clips = np.stack([S.clip(*S.split_item("train", self._take())) for _ in range(size)])
+
+    def _take(self) -> int:
+        i = self.next
+        self.next += 1
+        return i
+
+    def refresh(self, k: int):
+        for _ in range(k):
+            j = self.rng.integers(len(self.clips))
+            self.clips[j] = S.clip(*S.split_item("train", self._take()))
+
+    def sample(self, b: int, frames: int, size: int) -> torch.Tensor:
+        idx = self.rng.integers(len(self.clips), size=b)
+        out = np.empty((b, frames, size, size, 3), np.uint8)
+        for k, j in enumerate(idx):
+            f0 = 0 if frames == S.FRAMES else int(self.rng.choice(np.arange(0, S.FRAMES - frames + 1, 4)))
+            y0, x0 = self.rng.integers(0, S.SIZE - size + 1, 2)
+            out[k] = self.clips[j, f0:f0 + frames, y0:y0 + size, x0:x0 + size]
+        return to_tensor(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--name", default="tokenizer")
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--full-steps", type=int, default=600, help="final steps on whole 17x64x64 clips")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--full-batch", type=int, default=4)
+    ap.add_argument("--crop-frames", type=int, default=9)
+    ap.add_argument("--crop-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--pool", type=int, default=2000)
+    ap.add_argument("--eval-every", type=int, default=500)
+    ap.add_argument("--eval-clips", type=int, default=48)
+    ap.add_argument("--state-every-s", type=float, default=300)
+    ap.add_argument("--compact-every-s", type=float, default=1800)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", type=int, default=1)
+    ap.add_argument("--runs", default="runs")
+    ap.add_argument("--models", default="models/train")
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    log = Logger()
+    cfg = M.SMALL_CONFIG
+    model = M.VideoTokenizer(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    state_path = os.path.join(a.runs, a.name, "state.pt")
+    compact_path = os.path.join(a.models, a.name + ".pt")
+    step, _ = resume(model, opt, state_path, compact_path, log)
+    nparams = sum(p.numel() for p in model.parameters())
+    log(f"tokenizer params {nparams} config {cfg}")
+
+    rng = np.random.default_rng(1000 + step)
+    pool = ClipPool(a.pool, start_index=step * 7, rng=rng)   # fresh clips on every resume
+    test = to_tensor(S.batch(*zip(*[S.split_item("test", i) for i in range(a.eval_clips)])))
+
+    t_state = t_compact = time.time()
+    t0, seen, losses = time.time(), 0, []
+    while step < a.steps:
+        full = step >= a.steps - a.full_steps
+        lr = cosine_lr(step, a.steps, a.lr, 200, a.lr * 0.05)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x = pool.sample(a.full_batch, S.FRAMES, S.SIZE) if full else pool.sample(a.batch, a.crop_frames, a.crop_size)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(a.bf16)):
+            y, _ = model(x)
+        y = y.float()
+        loss = (y - x).abs().mean() + ((y - x) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        seen += len(x)
+        losses.append(loss.item())
+        pool.refresh(2)
+        if step % 25 == 0:
+            dt = time.time() - t0
+            mse = float(((y.detach().clamp(0, 1) - x) ** 2).mean())
+            log(f"step {step} loss {np.mean(losses):.5f} batch_psnr {10 * math.log10(1 / max(mse, 1e-10)):.2f} "
+                f"lr {lr:.2e} {'full' if full else 'crop'} {dt / 25:.2f} s/step {seen / dt:.1f} clips/s")
+            t0, seen, losses = time.time(), 0, []
+        if step % a.eval_every == 0 or step == a.steps:
+            log(f"step {step} held-out PSNR {psnr(model, test):.2f} dB ({a.eval_clips} test clips, fp32, 17x64x64)")
+        now = time.time()
+        if now - t_state > a.state_every_s or step == a.steps:
+            save_state(model, opt, step, state_path)
+            t_state = now
+        if now - t_compact > a.compact_every_s or step == a.steps:
+            save_compact(model, step, cfg, compact_path)
+            log(f"compact weights -> {compact_path} (step {step})")
+            t_compact = now
+    log("done")
+
+
+if __name__ == "__main__":
+    main()
