@@ -73,8 +73,15 @@ struct Generate: ParsableCommand {
     @Option(name: .long, help: "x264 preset, ultrafast ... veryslow.")
     var preset: String = "medium"
 
+    @Flag(name: .long, help: "Print one JSON object: steps, seconds for tokens, decode and encode, and the output path.")
+    var json = false
+
+    @Flag(name: .long, help: "No progress and no summary line (errors still go to stderr).")
+    var quiet = false
+
     func validate() throws {
-        _ = try resolvedAction()
+        // Checked against the model's names later; without a model, UCF-101's.
+        _ = try resolvedAction(catalog: ModelLocator.catalog(explicit: model) ?? .ucf101, classes: 101)
         if let frames, !(1...100_000).contains(frames) {
             throw ValidationError("--frames \(frames): must be at least 1 (and at most 100000)")
         }
@@ -106,12 +113,18 @@ struct Generate: ParsableCommand {
         try OutputPaths(output: output, format: format).checkWritable()
     }
 
-    /// The action id, resolved against the model's class names (UCF-101
-    /// until a model says otherwise).
-    func resolvedAction() throws -> Int {
-        do { return try ActionCatalog.ucf101.resolve(action) } catch let e as ActionError {
-            throw ValidationError("--action: \(e.description)")
+    /// The action id: a name or id of `catalog`, or, for a model without
+    /// class names, an id below `classes`.
+    func resolvedAction(catalog: ActionCatalog?, classes: Int) throws -> Int {
+        if let catalog {
+            do { return try catalog.resolve(action) } catch let e as ActionError {
+                throw ValidationError("--action: \(e.description)")
+            }
         }
+        guard let id = Int(action), (0..<classes).contains(id) else {
+            throw ValidationError("--action \(action): the model has no class names; give an id in 0..<\(classes)")
+        }
+        return id
     }
 
     var encodeOptions: VideoEncodeOptions {
@@ -119,27 +132,121 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        let bundles = ModelLocator.bundles(explicit: model)
-        guard !bundles.isEmpty else {
-            throw RunError("no model available: no .safetensors bundle at \(ModelLocator.describe(explicit: model)); "
+        if let threads { Parallel.threads = threads }
+        guard let modelPath = ModelLocator.resolve(explicit: model) else {
+            throw RunError("no model available: no bundle at \(ModelLocator.describe(explicit: model)); "
                            + "give one with --model PATH (docs/BUNDLE.md). No video was written.")
         }
-        throw RunError("no model available: this build of par-video cannot run the bundle \(bundles[0].path) yet. No video was written.")
+        let bundle: ModelBundle
+        do { bundle = try ModelBundle.load(modelPath) } catch let e as WeightsError { throw RunError(e.description) }
+        if let parallel, bundle.gpts[parallel] == nil {
+            throw ValidationError("--parallel \(parallel): \(modelPath) has no model trained for it (available: \(bundle.parallels.map(String.init).joined(separator: ", ")))")
+        }
+        let pipeline: VideoPipeline
+        do { pipeline = try VideoPipeline(bundle: bundle, parallel: parallel) } catch let e as WeightsError { throw RunError(e.description) }
+        let actionID = try resolvedAction(catalog: pipeline.actions, classes: pipeline.config.numClasses)
+        let count = frames ?? pipeline.clipFrames
+        guard count <= pipeline.clipFrames else {
+            throw ValidationError("--frames \(count): this model makes clips of at most \(pipeline.clipFrames) frames")
+        }
+        var options = SamplingOptions(pipeline.config.sampling, seed: seed)
+        if let cfg { options.cfgScale = Float(cfg) }
+        if let temperature { options.temperature = Float(temperature) }
+        if let topK { options.topK = topK }
+        if let topP { options.topP = Float(topP) }
+
+        let progress = StepReporter(enabled: !quiet && !json && isatty(2) != 0, label: "tokens")
+        var timings = RenderTimings()
+        let clip = try pipeline.render(actions: [actionID], seeds: [seed], options: options, fps: fps,
+                                       timings: &timings, progress: progress.report)[0]
+        progress.finish()
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let paths = try OutputPaths(output: output, format: format)
+        try ClipOutput.write(clip.frames.frames(0..<count), mp4: paths.mp4, frames: paths.frames, options: encodeOptions)
+        let encodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        let (w, h) = size.map { ($0.width, $0.height) } ?? pipeline.frameSize
+        if json {
+            let obj: [String: Any] = [
+                "output": output, "action": actionID, "action_name": pipeline.actionName(actionID), "seed": seed,
+                "parallel": pipeline.config.parallel, "steps": pipeline.generator.steps, "frames": count,
+                "width": w, "height": h, "fps": fps,
+                "cfg_scale": Double(options.cfgScale), "temperature": Double(options.temperature),
+                "top_k": options.topK, "top_p": Double(options.topP),
+                "seconds_tokens": rounded(timings.tokens), "seconds_decode": rounded(timings.decode),
+                "seconds_encode": rounded(encodeSeconds), "model": modelPath,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        } else if !quiet {
+            print(String(format: "%@: %@ (%d), %d frames %dx%d; %d steps (n=%d) %.2f s, decode %.2f s, encode %.2f s",
+                         output, pipeline.actionName(actionID), actionID, count, w, h, pipeline.generator.steps,
+                         pipeline.config.parallel, timings.tokens, timings.decode, encodeSeconds))
+        }
     }
 }
 
-/// Where `generate` looks for a model bundle.
-enum ModelLocator {
-    static var defaultPath: String {
-        ProcessInfo.processInfo.environment["PAR_VIDEO_MODEL"].flatMap { $0.isEmpty ? nil : $0 } ?? "models"
+private func rounded(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+
+/// Step progress on a terminal: one line rewritten in place.
+final class StepReporter {
+    let enabled: Bool
+    let label: String
+    init(enabled: Bool, label: String) { self.enabled = enabled; self.label = label }
+
+    func report(_ p: StepProgress) {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\(label): step \(p.step)/\(p.steps)".utf8))
     }
 
-    static func describe(explicit: String?) -> String { explicit ?? defaultPath }
+    func finish() { if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }
+}
+
+/// Where `generate` looks for a model bundle: --model, else $PAR_VIDEO_MODEL,
+/// else the built-in model: `par-video-model/` next to the executable (an
+/// installed copy) or `models/builtin/` in a folder above it (a build inside
+/// the repository), else ./models.
+enum ModelLocator {
+    static var candidates: [String] {
+        if let env = ProcessInfo.processInfo.environment["PAR_VIDEO_MODEL"], !env.isEmpty { return [env] }
+        var list: [String] = []
+        if let exe = Bundle.main.executableURL?.resolvingSymlinksInPath() {
+            var dir = exe.deletingLastPathComponent()
+            list.append(dir.appendingPathComponent("par-video-model").path)
+            while dir.path != "/" {
+                list.append(dir.appendingPathComponent("models/builtin").path)
+                dir.deleteLastPathComponent()
+            }
+        }
+        list.append("models")
+        return list
+    }
+
+    static func describe(explicit: String?) -> String {
+        explicit ?? (candidates.count == 1 ? candidates[0] : "$PAR_VIDEO_MODEL, par-video-model/ next to the executable, models/builtin or ./models")
+    }
+
+    /// The first bundle path that holds a .safetensors file.
+    static func resolve(explicit: String?) -> String? {
+        for path in explicit.map({ [$0] }) ?? candidates where !bundles(at: path).isEmpty { return path }
+        return nil
+    }
+
+    /// The class names of the bundle that `resolve` finds, if its GPT loads.
+    static func catalog(explicit: String?) -> ActionCatalog? {
+        guard let path = resolve(explicit: explicit), let bundle = try? ModelBundle.load(path),
+              let config = try? bundle.gpt().config else { return nil }
+        if let names = config.actions { return ActionCatalog(names: names) }
+        return config.numClasses == 101 ? .ucf101 : nil
+    }
 
     /// The .safetensors files of the bundle: the file itself, or every
     /// *.safetensors directly inside the folder.
     static func bundles(explicit: String?) -> [URL] {
-        let path = explicit ?? defaultPath
+        guard let path = resolve(explicit: explicit) else { return [] }
+        return bundles(at: path)
+    }
+
+    static func bundles(at path: String) -> [URL] {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { return [] }
         let url = URL(fileURLWithPath: path)

@@ -55,7 +55,7 @@ struct DecodeCommand: ParsableCommand {
 
     func run() throws {
         let (shape, values): ([Int], [Int32])
-        do { (shape, values) = try NPY.readIntegers(cube) } catch let e as TokenizerError { throw RunError(e.description) }
+        do { (values, shape) = try NPY.read(cube) } catch let e as WeightsError { throw RunError(e.description) }
         let dims = shape.count == 4 && shape[0] == 1 ? Array(shape.dropFirst()) : shape
         guard dims.count == 3 else {
             throw RunError("\(cube): token cube has shape \(shape), expected (T, H, W) or (1, T, H, W)")

@@ -20,15 +20,8 @@ final class TokenizerCLITests: XCTestCase {
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 
-    /// A minimal int32 .npy (format 1.0).
     func writeNPY(_ url: URL, shape: [Int], values: [Int32]) throws {
-        var header = "{'descr': '<i4', 'fortran_order': False, 'shape': (\(shape.map(String.init).joined(separator: ", ")),), }"
-        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
-        header += "\n"
-        var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
-        data += Data(header.utf8)
-        for v in values { withUnsafeBytes(of: v.littleEndian) { data += Data($0) } }
-        try data.write(to: url)
+        try NPY.encode(values, shape: shape).write(to: url)
     }
 
     func testDecodeThenReconstruct() throws {

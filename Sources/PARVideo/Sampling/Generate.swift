@@ -58,13 +58,18 @@ public final class PARGenerator: @unchecked Sendable {
                         limits: Array(repeating: k0 + 2 * n, count: n), predicts: Array((k0 + n)..<(k0 + 2 * n)))
     }
 
-    /// Decodes one cube per action. `logitsHook(step, rows, logits)` sees the
-    /// guided logits of each step ([B, rows, vocab]) before sampling.
-    public func generate(actions: [Int], options: SamplingOptions,
+    /// Decodes one cube per action. Clip b draws from stream `seeds[b]`, or
+    /// `options.seed + b` without `seeds`. `logitsHook(step, rows, logits)`
+    /// sees the guided logits of each step ([B, rows, vocab]) before sampling.
+    public func generate(actions: [Int], options: SamplingOptions, seeds: [UInt64]? = nil,
                          progress: ((StepProgress) -> Void)? = nil,
                          logitsHook: ((Int, Int, UnsafePointer<Float>) -> Void)? = nil) throws -> [TokenCube] {
         try validate(actions: actions)
         try options.validate()
+        if let seeds, seeds.count != actions.count {
+            throw WeightsError("generate: \(seeds.count) seeds for \(actions.count) clips")
+        }
+        let streams = seeds ?? actions.indices.map { options.seed &+ UInt64($0) }
         let c = model.config, n = c.parallel, N = c.tokensPerClip, V = c.vocabSize
         let B = actions.count
         let cfg = options.usesCFG
@@ -100,7 +105,7 @@ public final class PARGenerator: @unchecked Sendable {
                 scratch.withUnsafeMutableBufferPointer { scr in
                     Parallel.forEach(B * rows) { r in
                         let b = r / rows, j = r % rows
-                        let u = uniform(stream: options.seed &+ UInt64(b), index: UInt64(predicts[j]))
+                        let u = uniform(stream: streams[b], index: UInt64(predicts[j]))
                         out[r] = sampleToken(logits.ptr + r * V, vocab: V, options: options, draw: u, scratch: &scr[r])
                     }
                 }

@@ -82,10 +82,14 @@ public final class ModelBundle: @unchecked Sendable {
 
     public var parallels: [Int] { gpts.keys.sorted() }
 
-    /// The GPT trained for `parallel` (the smallest n present when nil).
+    /// The n used without `--parallel`: 4 when present (the paper's balance
+    /// of speed and quality), else the smallest n of the bundle.
+    public var defaultParallel: Int? { gpts[4] != nil ? 4 : parallels.first }
+
+    /// The GPT trained for `parallel` (`defaultParallel` when nil).
     public func gpt(parallel: Int? = nil) throws -> GPTEntry {
-        guard let smallest = parallels.first else { throw WeightsError("\(path): bundle holds no GPT") }
-        let n = parallel ?? smallest
+        guard let fallback = defaultParallel else { throw WeightsError("\(path): bundle holds no GPT") }
+        let n = parallel ?? fallback
         guard let entry = gpts[n] else {
             throw WeightsError("\(path): no model trained for --parallel \(n) (available: \(parallels.map(String.init).joined(separator: ", ")))")
         }
