@@ -40,12 +40,12 @@ FULL_SEED = 20241127
 FULL_CUBE = (2, 4, 4)
 
 
-def small(name, cfg, seed, dtype=None):
+def small(name, cfg, seed, dtype=None, out=OUT):
     """dtype None: no bundle, Swift regenerates the seeded weights; else a bundle file."""
     rng = np.random.default_rng(seed)
     W = ref.seeded_weights(cfg, seed)
     if dtype:
-        path = os.path.join(OUT, f"{name}.safetensors")
+        path = os.path.join(out, f"{name}.safetensors")
         convert_nbp.write_tokenizer_bundle(path, cfg, W, dtype, source="seeded test weights")
         _, W, _ = convert_nbp.read_tokenizer_bundle(path)  # the values as stored (BF16 rounded)
     t, h, w = ref.latent_shape(cfg, cfg["frames"], cfg["size"])
@@ -55,7 +55,7 @@ def small(name, cfg, seed, dtype=None):
     video = rng.random((cfg["frames"], cfg["size"], cfg["size"], 3))
     latents = np.moveaxis(ref.encode_latents(video.astype(np.float32), W, cfg), 0, -1)
     encoded = ref.encode_indices(video.astype(np.float32), W, cfg)
-    bundle.write_safetensors(os.path.join(OUT, f"{name}_expected.safetensors"), {
+    bundle.write_safetensors(os.path.join(out, f"{name}_expected.safetensors"), {
         "indices": idx.astype(np.int32), "decoded": decoded.astype(np.float32),
         "video": video.astype(np.float32), "latents": latents.astype(np.float32), "encoded": encoded.astype(np.int32),
     }, metadata={"config": json.dumps(cfg), "seed": str(seed)})

@@ -85,3 +85,24 @@ def test_seeded_uniform_is_stable():
     assert u.dtype == np.float32 and np.all((u >= -1) & (u < 1))
     assert np.array_equal(u, ref.seeded_uniform("decoder_layers.0.conv.weight", 7, 5))
     assert not np.array_equal(u, ref.seeded_uniform("decoder_layers.0.conv.weight", 8, 5))
+
+
+@pytest.mark.parametrize("name", ["small_a", "small_b"])
+def test_committed_small_fixtures_regenerate(name, tmp_path):
+    import make_tokenizer_fixtures as mk
+    cfg, seed, dtype = {"small_a": (mk.SMALL_A, 11, None), "small_b": (mk.SMALL_B, 12, "BF16")}[name]
+    mk.small(name, cfg, seed, dtype, out=str(tmp_path))
+    new, _, _ = bundle.read_safetensors(str(tmp_path / f"{name}_expected.safetensors"))
+    old, meta, _ = bundle.read_safetensors(os.path.join(FIX, f"{name}_expected.safetensors"))
+    assert json.loads(meta["config"]) == cfg
+    for k in old:
+        assert np.array_equal(new[k], old[k]) if old[k].dtype.kind == "i" else np.abs(new[k] - old[k]).max() < 1e-6, k
+
+
+def test_seeded_full_decoder_weights_match_the_fixture_seed():
+    """The full-size fixture's first decoder conv, regenerated, has the documented scale."""
+    _, meta, _ = bundle.read_safetensors(os.path.join(FIX, "full_decoder_expected.safetensors"))
+    cfg = json.loads(meta["config"])
+    assert cfg == ref.NBP_UCF_CONFIG
+    u = ref.seeded_uniform("decoder_layers.0.conv.weight", int(meta["seed"]), 6 * 27 * 512)
+    assert abs(float(np.var(u)) - 1 / 3) < 0.01
