@@ -171,7 +171,7 @@ struct Generate: ParsableCommand {
                 "parallel": pipeline.config.parallel, "steps": pipeline.generator.steps, "frames": count,
                 "width": w, "height": h, "fps": fps,
                 "cfg_scale": Double(options.cfgScale), "temperature": Double(options.temperature),
-                "top_k": options.topK, "top_p": Double(options.topP),
+                "top_k": options.topK, "top_p": Double("\(options.topP)") ?? 0,
                 "seconds_tokens": rounded(timings.tokens), "seconds_decode": rounded(timings.decode),
                 "seconds_encode": rounded(encodeSeconds), "model": modelPath,
             ]
