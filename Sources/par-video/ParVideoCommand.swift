@@ -14,6 +14,8 @@ struct ParVideoCommand: ParsableCommand {
         DecodeCommand.self,
         ReconstructCommand.self,
         BenchTokenizerCommand.self,
+        BatchCommand.self,
+        MergeCommand.self,
     ]
 
     static let configuration = CommandConfiguration(

@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+import PARVideo
+
+/// `par-video merge`: joins the shards of one batch run into one run folder
+/// (manifest.jsonl, labels.csv, run.json) and checks that every clip of the
+/// run is there exactly once.
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Join the shards of a batch run; check that no clip is missing or doubled.",
+        discussion: """
+            Examples:
+              par-video merge fvd/                      (shards that shared one folder, merged in place)
+              par-video merge shard0/ shard1/ shard2/ -o fvd/   (clips linked or copied into fvd/)
+            """
+    )
+
+    @Argument(help: ArgumentHelp("Run folders holding the shards (run.shard-K-of-N.json and their manifests).", valueName: "DIR"))
+    var dirs: [String]
+
+    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Merged run folder (default: the single DIR, in place).", valueName: "OUT"))
+    var output: String?
+
+    @Flag(name: .long, help: "Print one JSON summary line.")
+    var json = false
+
+    @Flag(name: .long, help: "No summary line.")
+    var quiet = false
+
+    func validate() throws {
+        guard !dirs.isEmpty else { throw ValidationError("give the shard folders to merge") }
+        for d in dirs {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: d, isDirectory: &isDir), isDir.boolValue else {
+                throw ValidationError("\(d): no such folder")
+            }
+        }
+        if output == nil, dirs.count > 1 { throw ValidationError("merging several folders needs -o OUT") }
+    }
+
+    func run() throws {
+        let sources = dirs.map { URL(fileURLWithPath: $0).standardizedFileURL }
+        var shards: [(files: RunFiles, settings: RunSettings)] = []
+        for dir in sources {
+            let found = RunFiles.all(in: dir)
+            guard !found.isEmpty else { throw RunError("\(dir.path): no run.json or run.shard-K-of-N.json (not a batch run folder)") }
+            for f in found { shards.append((f, try RunSettings.read(f.run))) }
+        }
+        // An unsharded run.json next to shard files is an earlier merge: the shards decide.
+        if shards.contains(where: { $0.files.shard.count > 1 }) { shards.removeAll { $0.files.shard.count == 1 } }
+
+        let reference = shards[0].settings
+        for s in shards.dropFirst() {
+            let diff = s.settings.differences(from: reference)
+            guard diff.isEmpty else {
+                throw RunError("\(s.files.run.path) belongs to a different run than \(shards[0].files.run.path) (\(diff.joined(separator: "; ")))")
+            }
+        }
+        let n = shards[0].files.shard.count
+        guard shards.allSatisfy({ $0.files.shard.count == n }) else {
+            throw RunError("the shards split the run differently: \(shards.map { $0.files.shard.description }.joined(separator: ", "))")
+        }
+        var byShard: [Int: RunFiles] = [:]
+        for s in shards {
+            if let other = byShard[s.files.shard.index] {
+                throw RunError("shard \(s.files.shard) is given twice: \(other.dir.path) and \(s.files.dir.path)")
+            }
+            byShard[s.files.shard.index] = s.files
+        }
+        let missingShards = (0..<n).filter { byShard[$0] == nil }
+        guard missingShards.isEmpty else {
+            throw RunError("missing shard\(missingShards.count > 1 ? "s" : "") \(missingShards.map { "\($0)/\(n)" }.joined(separator: ", ")) of \(n)")
+        }
+
+        // Every clip of the run once, from the shard that owns it, with its files on disk.
+        var clips: [Int: (entry: ManifestEntry, dir: URL)] = [:]
+        var problems: [String] = []
+        for k in 0..<n {
+            let files = byShard[k]!
+            guard FileManager.default.fileExists(atPath: files.manifest.path) else { continue }
+            let manifest: Manifest
+            do { manifest = try Manifest(path: files.manifest.path) } catch let e as ManifestError { throw RunError(e.description) }
+            for entry in RunFolder.finished(manifest.entries, in: files.dir).values {
+                guard files.shard.contains(ClipSpec(index: entry.index, action: entry.action, seed: entry.seed)),
+                      entry.clip == ClipSpec(index: entry.index, action: entry.action, seed: entry.seed).name,
+                      entry.seed == clipSeed(base: reference.seed, index: entry.index),
+                      (0..<reference.clips).contains(entry.index) else {
+                    problems.append("\(entry.clip) in \(files.manifest.path) is not a clip of shard \(files.shard)")
+                    continue
+                }
+                if let other = clips[entry.index] {
+                    problems.append("\(entry.clip) is doubled (\(other.dir.path) and \(files.dir.path))")
+                    continue
+                }
+                clips[entry.index] = (entry, files.dir)
+            }
+        }
+        let missing = (0..<reference.clips).filter { clips[$0] == nil }
+        if !missing.isEmpty {
+            let shown = missing.prefix(8).map(String.init).joined(separator: ", ")
+            problems.append("\(missing.count) of \(reference.clips) clips missing (indices \(shown)\(missing.count > 8 ? ", ..." : ""); "
+                            + "rerun their shards to finish them)")
+        }
+        guard problems.isEmpty else { throw RunError("cannot merge: " + problems.joined(separator: "; ")) }
+
+        // Write the merged folder: clips (linked, else copied), then manifest, labels, run.json.
+        let out = URL(fileURLWithPath: output ?? dirs[0]).standardizedFileURL
+        let fm = FileManager.default
+        if !fm.fileExists(atPath: out.path) {
+            do { try fm.createDirectory(at: out, withIntermediateDirectories: false) } catch {
+                throw RunError("cannot create folder \(out.path): \(error.localizedDescription)")
+            }
+        }
+        let merged = RunFiles(dir: out, shard: .whole)
+        if fm.fileExists(atPath: merged.run.path), !sources.contains(out) {
+            let diff = reference.differences(from: try RunSettings.read(merged.run), ignoring: ["shard"])
+            guard diff.isEmpty else { throw RunError("\(out.path) holds a different run (\(diff.joined(separator: "; ")))") }
+        }
+        let entries = clips.keys.sorted().map { clips[$0]!.entry }
+        var copied = 0
+        do {
+            for index in clips.keys.sorted() {
+                let (entry, src) = clips[index]!
+                guard src != out else { continue }
+                for p in entry.paths {
+                    let dst = out.appendingPathComponent(p)
+                    if fm.fileExists(atPath: dst.path) { continue }
+                    try AtomicOutput.write(to: dst) { tmp in
+                        let from = src.appendingPathComponent(p)
+                        do { try fm.linkItem(at: from, to: tmp) } catch { try fm.copyItem(at: from, to: tmp) }
+                    }
+                    copied += 1
+                }
+            }
+            var lines = Data()
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            for e in entries { lines.append(try encoder.encode(e)); lines.append(UInt8(ascii: "\n")) }
+            try AtomicOutput.write(to: merged.manifest) { tmp in try lines.write(to: tmp) }
+            try RunFolder.writeLabels(entries, to: merged.labels)
+            var whole = reference
+            whole.shard = Shard.whole.description
+            try whole.write(merged.run)
+        } catch {
+            throw RunError("merging into \(out.path) failed: \(error)")
+        }
+        if json {
+            let obj: [String: Any] = ["output": out.path, "clips": entries.count, "shards": n, "copied": copied,
+                                      "manifest": merged.manifest.path, "labels": merged.labels.path]
+            let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        } else if !quiet {
+            print("\(out.path): \(entries.count) clips from \(n) shard\(n > 1 ? "s" : ""), none missing or doubled; manifest.jsonl and labels.csv written")
+        }
+    }
+}
