@@ -214,9 +214,10 @@ struct BatchCommand: ParsableCommand {
 
         // The run folder: settings first (refuse a different run), then the manifest.
         let dir = URL(fileURLWithPath: output)
-        if !FileManager.default.fileExists(atPath: dir.path) {
-            do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: false) } catch {
-                throw RunError("cannot create folder \(output): \(error.localizedDescription)")
+        let created = !FileManager.default.fileExists(atPath: dir.path)
+        if created {
+            guard mkdir(dir.path, 0o755) == 0 else {
+                throw RunError("cannot create folder \(output): \(String(cString: strerror(errno)))")
             }
         }
         let files = RunFiles(dir: dir, shard: shardValue)
@@ -228,7 +229,10 @@ struct BatchCommand: ParsableCommand {
                                       + "rerun with its settings to resume, or use another -o")
             }
         } else {
-            do { try settings.write(files.run) } catch { throw RunError("cannot write \(files.run.path): \(error)") }
+            do { try settings.write(files.run) } catch {
+                if created { rmdir(dir.path) }
+                throw RunError("\(error)")
+            }
         }
         let owned = Set(mine.map(\.name) + [files.run, files.manifest, files.labels].map(\.lastPathComponent))
         _ = RunFolder.sweep(dir, owned: owned)

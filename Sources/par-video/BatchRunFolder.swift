@@ -71,7 +71,7 @@ struct RunSettings: Codable, Equatable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         var data = try encoder.encode(self)
         data.append(UInt8(ascii: "\n"))
-        try AtomicOutput.write(to: url) { tmp in try data.write(to: tmp) }
+        try RunFolder.writeAtomically(data, to: url)
     }
 }
 
@@ -140,8 +140,23 @@ enum RunFolder {
         for e in entries { seen[e.clip] = e }
         var text = "clip,label\n"
         for e in seen.values.sorted(by: { $0.index < $1.index }) { text += "\(e.clip),\(e.action)\n" }
-        let data = Data(text.utf8)
-        try AtomicOutput.write(to: url) { tmp in try data.write(to: tmp) }
+        try writeAtomically(Data(text.utf8), to: url)
+    }
+
+    /// A small file written whole under a temporary name and renamed into
+    /// place; errors name the file and the system's reason (ENOSPC, EFBIG, ...).
+    static func writeAtomically(_ data: Data, to url: URL) throws {
+        try AtomicOutput.write(to: url) { tmp in
+            let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw VideoIOError("cannot write \(url.path): \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            var offset = 0
+            while offset < data.count {
+                let n = data.withUnsafeBytes { write(fd, $0.baseAddress! + offset, data.count - offset) }
+                guard n > 0 else { throw VideoIOError("cannot write \(url.path): \(String(cString: strerror(errno)))") }
+                offset += n
+            }
+        }
     }
 
     /// Bundle identity: for each .safetensors file its name, size and an

@@ -137,7 +137,7 @@ struct MergeCommand: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             for e in entries { lines.append(try encoder.encode(e)); lines.append(UInt8(ascii: "\n")) }
-            try AtomicOutput.write(to: merged.manifest) { tmp in try lines.write(to: tmp) }
+            try RunFolder.writeAtomically(lines, to: merged.manifest)
             try RunFolder.writeLabels(entries, to: merged.labels)
             var whole = reference
             whole.shard = Shard.whole.description

@@ -269,4 +269,44 @@ final class BatchTests: XCTestCase {
         XCTAssertTrue(ro.err.contains("not writable"), ro.err)
         XCTAssertEqual(clipFiles(runDir), before)
     }
+
+    /// A real full disk: a 120 KiB tmpfs (needs root, else skipped).
+    func testFullTmpfsStopsCleanlyKeepingFinishedClips() throws {
+        let dir = try scratchFolder()
+        let small = dir.appendingPathComponent("small")
+        try FileManager.default.createDirectory(at: small, withIntermediateDirectories: false)
+        func sh(_ cmd: String) throws -> Int32 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", cmd]
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            return p.terminationStatus
+        }
+        guard getuid() == 0, try sh("mount -t tmpfs -o size=120k tmpfs '\(small.path)'") == 0 else {
+            throw XCTSkip("cannot mount a tmpfs here")
+        }
+        addTeardownBlock { _ = try? sh("umount '\(small.path)'") }
+
+        let r = try batch(["--count", "40", "--seed", "9"], to: "small/r", in: dir)
+        XCTAssertEqual(r.code, 1, r.err)
+        XCTAssertTrue(r.err.hasPrefix("error: ") && r.err.contains("No space left on device")
+                      && r.err.contains("finished clips are kept in small/r"), r.err)
+        XCTAssertEqual(r.err.filter { $0 == "\n" }.count, 1, r.err)
+        let runDir = small.appendingPathComponent("r")
+        let kept = try manifestClips(runDir.appendingPathComponent("manifest.jsonl"))
+        XCTAssertGreaterThan(kept.count, 0)
+        XCTAssertLessThan(kept.count, 40)
+        XCTAssertFalse(listing(runDir).contains { $0.hasPrefix(".") }, "temporaries left: \(listing(runDir))")
+        XCTAssertEqual(listing(runDir).filter { $0.hasSuffix(".mp4") }, kept.map { "\($0).mp4" }.sorted())
+        for c in kept { XCTAssertEqual(try VideoReader.read(runDir.appendingPathComponent("\(c).mp4")).count, 9, c) }
+
+        // A new run on the full disk: one line, nothing left behind.
+        let f = try batch(["--count", "4", "--format", "frames"], to: "small/f", in: dir)
+        XCTAssertEqual(f.code, 1, f.err)
+        XCTAssertTrue(f.err.contains("No space left on device"), f.err)
+        XCTAssertEqual(f.err.filter { $0 == "\n" }.count, 1, f.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: small.appendingPathComponent("f").path))
+    }
 }

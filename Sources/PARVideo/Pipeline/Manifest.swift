@@ -96,18 +96,24 @@ public final class Manifest {
 
     public var finishedClips: Set<String> { Set(entries.map(\.clip)) }
 
-    /// Appends one entry as one write and syncs it to disk before returning.
+    /// Appends one entry (one write unless the disk fills) and syncs it to disk before returning.
     public func append(_ entry: ManifestEntry) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var line = try encoder.encode(entry)
         line.append(UInt8(ascii: "\n"))
-        let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == line.count else {
-            let reason = written < 0 ? String(cString: strerror(errno)) : "short write"
-            // Undo a partial line so the file stays a valid manifest.
-            _ = ftruncate(fd, off_t(lseek(fd, 0, SEEK_END) - off_t(max(written, 0))))
-            throw ManifestError("cannot append to manifest \(path): \(reason)")
+        let start = lseek(fd, 0, SEEK_END)
+        var offset = 0
+        while offset < line.count {
+            // A short write (full disk, file-size limit) is retried: the retry fails with the reason.
+            let n = line.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            guard n > 0 else {
+                let reason = n < 0 ? String(cString: strerror(errno)) : "no progress writing"
+                // Undo a partial line so the file stays a valid manifest.
+                if start >= 0 { _ = ftruncate(fd, start) }
+                throw ManifestError("cannot append to manifest \(path): \(reason)")
+            }
+            offset += n
         }
         guard fsync(fd) == 0 else {
             throw ManifestError("cannot sync manifest \(path): \(String(cString: strerror(errno)))")
