@@ -252,7 +252,7 @@ struct BatchCommand: ParsableCommand {
                 let group = Array(todo[start..<min(start + batch, todo.count)])
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 let clips = try pipeline.render(actions: group.map(\.action), seeds: group.map(\.seed), options: options,
-                                                fps: fps, timings: &timings)
+                                                fps: fps, timings: &timings, progress: progress.step)
                 let perClip = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9 / Double(group.count)
                 for (spec, clip) in zip(group, clips) {
                     let paths = RunFolder.paths(of: spec.name, format: format)

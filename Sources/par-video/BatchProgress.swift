@@ -1,4 +1,5 @@
 import Foundation
+import PARVideo
 
 /// Batch progress on stderr: on a terminal one bar rewritten in place, else
 /// one plain line per finished clip (for logs of cluster jobs).
@@ -39,6 +40,15 @@ final class BatchProgress {
         } else {
             emit(String(format: "%d/%d %@ (%@)  %.2f clips/s  ETA %@\n", done, total, clip, label, rate, eta))
         }
+    }
+
+    /// Steps of the batch in flight, on a terminal only (a batch of a large
+    /// model takes minutes; logs get a line per clip instead).
+    func step(_ p: StepProgress) {
+        guard enabled, terminal else { return }
+        let rate = clipsPerSecond
+        let eta = rate > 0 ? Self.duration(Double(total - done) / rate) : "?"
+        emit(String(format: "\r%d/%d clips  %.2f clips/s  ETA %@  (batch step %d/%d)\u{1B}[K", done, total, rate, eta, p.step, p.steps))
     }
 
     func end() { if enabled && terminal && done > 0 { emit("\n") } }

@@ -96,7 +96,14 @@ final class BatchTests: XCTestCase {
 
     func testSameSeedGivesIdenticalBytesWhateverTheBatchSize() throws {
         let dir = try scratchFolder()
-        XCTAssertEqual(try batch(["--per-class", "2", "--seed", "3"], to: "a", in: dir).code, 0)
+        // Not on a terminal: one plain progress line per clip on stderr.
+        let a0 = try run(["batch", "--model", model, "--per-class", "2", "--seed", "3", "-o", "a"], in: dir)
+        XCTAssertEqual(a0.code, 0, a0.err)
+        let lines = a0.err.split(separator: "\n")
+        XCTAssertEqual(lines.first, "batch: 6 clips to render")
+        XCTAssertEqual(lines.count, 7, a0.err)
+        XCTAssertTrue(lines.last!.hasPrefix("6/6 clip_000005_a002 (Spin)  ") && lines.last!.contains(" clips/s  ETA 0:00"), a0.err)
+        XCTAssertTrue(a0.out.hasPrefix("a: 6 clips rendered, 0 already there, 6/6 finished"), a0.out)
         XCTAssertEqual(try batch(["--per-class", "2", "--seed", "3", "--batch", "4"], to: "b", in: dir).code, 0)
         XCTAssertEqual(try batch(["--per-class", "2", "--seed", "4"], to: "c", in: dir).code, 0)
         let a = clipFiles(dir.appendingPathComponent("a")), b = clipFiles(dir.appendingPathComponent("b"))
@@ -133,6 +140,12 @@ final class BatchTests: XCTestCase {
         XCTAssertLessThan(finishedAtKill.count, 40)
         let inode = { (rel: String) in try FileManager.default.attributesOfItem(atPath: killedDir.appendingPathComponent(rel).path)[.systemFileNumber] as? Int }
         let inodesAtKill = try finishedAtKill.map { try inode("\($0).mp4") }
+
+        // A kill during the manifest append leaves a torn last line: dropped, that clip rendered again.
+        let h = try FileHandle(forWritingTo: manifest)
+        h.seekToEndOfFile()
+        h.write(Data("{\"action\":1,\"action_n".utf8))
+        try h.close()
 
         let resumed = try run(args + ["-o", "killed", "--json"], in: dir)
         XCTAssertEqual(resumed.code, 0, resumed.err)
