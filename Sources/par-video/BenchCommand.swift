@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PARVideo
+import COpenBLAS
 
 /// `par-video bench`: decode speed on random weights made in memory, against
 /// this machine's roofline.
@@ -22,18 +23,14 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "CFG scale (1 = no unconditional batch).") var cfg: Float = 1.15
     @Option(name: .long, help: "Top-k of the sampler.") var topK: Int = 8000
     @Option(name: .long, help: "Threads.") var threads: Int = 2
-
-    static func cpuSeconds() -> Double {
-        var u = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &u)
-        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
-    }
+    @Flag(name: .long, help: "Instead: time the matrix-product kernels alone on a 64000 x 1280 matrix.") var kernels = false
 
     func run() throws {
         Parallel.threads = threads
         guard let dt = ["f32": DType.f32, "f16": .f16, "bf16": .bf16][dtype] else {
             throw ValidationError("--dtype must be f32, f16 or bf16")
         }
+        if kernels { return kernelTable() }
         var c: GPTConfig
         switch config {
         case .paper: c = GPTConfig(dim: 1280, nLayer: 36, nHead: 20, vocabSize: 64000, numClasses: 101, cube: [5, 16, 16], parallel: 16, rope: .threeD)
@@ -48,10 +45,12 @@ struct BenchCommand: ParsableCommand {
         let N = c.tokensPerClip
         print("# par-video bench: \(config.rawValue), \(c.nLayer)\(c.nLayer < fullLayers ? " of \(fullLayers)" : "") layers, dim \(c.dim), heads \(c.nHead), vocab \(c.vocabSize), cube \(c.cube.map(String.init).joined(separator: "x")), \(dtype) weights, \(threads) threads")
         print("# weights streamed per step: \(String(format: "%.1f", Double(weights.streamedBytes) / 1e6)) MB; CFG \(cfg), top-k \(topK)")
-        print("# ceilings are measured right before each run (other jobs share the cores); CPU = process CPU time / (wall x threads)")
+        print("# Other jobs share the cores, so each run reports wall-clock figures against ceilings measured just before it,")
+        print("# and CPU-normalised ones (time = process CPU time / threads, ceilings likewise): what it reaches with the cores to itself.")
+        print("# CPU = process CPU time / (wall x threads). bound = max(weight bytes x steps / bandwidth, FLOPs / sgemm rate).")
         print("")
-        print("| n | B | steps | ms/step | s/clip | tokens/s | peak RSS | GB/s | GFLOP/s | bound s | share of bound | CPU |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("| n | B | steps | ms/step | s/clip | tokens/s | peak RSS | GB/s | GFLOP/s | bound s | share | CPU | ms/step (cpu) | GB/s (cpu) | GFLOP/s (cpu) | share (cpu) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for n in parallel {
             for b in batch {
                 var cn = c
@@ -71,18 +70,56 @@ struct BenchCommand: ParsableCommand {
                     flopCount += 2 * params * rows + 4 * keys * Double(c.dim * c.nLayer)
                 }
                 let bw = Roofline.bandwidth(), flops = Roofline.sgemmFlops()
-                let bound = max(Double(weights.streamedBytes) * Double(gen.steps) / bw, flopCount / flops)
+                let bytes = Double(weights.streamedBytes) * Double(gen.steps)
+                let bound = max(bytes / bw.wall, flopCount / flops.wall)
+                let boundCPU = max(bytes / bw.cpu, flopCount / flops.cpu)
                 Roofline.resetPeakMemory()
-                let cpu0 = Self.cpuSeconds(), t0 = Date()
+                let cpu0 = Roofline.cpuSeconds(), t0 = Date()
                 _ = try gen.generate(actions: (0..<b).map { $0 % c.numClasses }, options: options)
-                let secs = Date().timeIntervalSince(t0), cpu = Self.cpuSeconds() - cpu0
+                let secs = Date().timeIntervalSince(t0), cpu = Roofline.cpuSeconds() - cpu0
                 let peak = Double(Roofline.peakMemory()) / 1e9
-                print(String(format: "| %d | %d | %d | %.1f | %.2f | %.1f | %.2f GB | %.1f | %.0f | %.2f | %.0f%% | %.0f%% |",
+                let cpuTime = cpu / Double(threads)
+                print(String(format: "| %d | %d | %d | %.1f | %.2f | %.1f | %.2f GB | %.1f | %.0f | %.2f | %.0f%% | %.0f%% | %.1f | %.1f | %.0f | %.0f%% |",
                              n, b, gen.steps, secs * 1000 / Double(gen.steps), secs / Double(b),
-                             Double(b * N) / secs, peak, bw / 1e9, flops / 1e9, bound, 100 * bound / secs,
-                             100 * cpu / (secs * Double(threads))))
+                             Double(b * N) / secs, peak, bw.wall / 1e9, flops.wall / 1e9, bound, 100 * bound / secs,
+                             100 * cpuTime / secs, cpuTime * 1000 / Double(gen.steps), bw.cpu / 1e9, flops.cpu / 1e9,
+                             100 * boundCPU / cpuTime))
                 fflush(nil)
             }
         }
+    }
+
+    /// GB/s of weights streamed by `matmul` for a few rows, per dtype, and
+    /// OpenBLAS sgemv on the same F32 matrix (wall and CPU-normalised).
+    func kernelTable() {
+        let rows = 64000, cols = 1280
+        print("| kernel | rows | GB/s (wall) | GB/s (cpu) | GFLOP/s (cpu) |")
+        print("|---|---|---|---|---|")
+        let x = FloatBuffer(64 * cols)
+        for i in 0..<(64 * cols) { x.ptr[i] = Float(i % 17) * 0.01 }
+        let y = FloatBuffer(64 * rows)
+        for dt in [DType.f32, .bf16, .f16] {
+            var cfg = GPTConfig(dim: cols, nLayer: 1, nHead: 20, vocabSize: rows, numClasses: 1, cube: [1, 1, 1], parallel: 1, rope: .threeD)
+            cfg.multipleOf = 256
+            let w = GPTWeights(randomFor: cfg, dtype: dt).output
+            for r in [1, 2, 4, 8, 32] {
+                let rate = Roofline.best(3, work: Double(w.bytes)) { matmul(x.ptr, rows: r, w, y.ptr) }
+                let gflops: Double = rate.cpu / Double(w.bytes) * 2 * Double(rows * cols * r) / 1e9
+                print("| matmul \(dt.rawValue) | \(r) | " + String(format: "%.1f | %.1f | %.0f |", rate.wall / 1e9, rate.cpu / 1e9, gflops))
+            }
+            if dt == .f32 {
+                let wp = w.data.assumingMemoryBound(to: Float.self)
+                let rate = Roofline.best(3, work: Double(w.bytes)) {
+                    Parallel.forEach(8) { c in
+                        let j0 = c * rows / 8, n = rows / 8
+                        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(cols), 1, wp + j0 * cols, Int32(cols), x.ptr, 1, 0, y.ptr + j0, 1)
+                    }
+                }
+                let gflops: Double = rate.cpu / Double(w.bytes) * 2 * Double(rows * cols) / 1e9
+                print("| OpenBLAS sgemv F32 | 1 | " + String(format: "%.1f | %.1f | %.0f |", rate.wall / 1e9, rate.cpu / 1e9, gflops))
+            }
+        }
+        let bw = Roofline.bandwidth(), fl = Roofline.sgemmFlops()
+        print(String(format: "\nread bandwidth %.1f GB/s wall, %.1f cpu; sgemm %.0f GFLOP/s wall, %.0f cpu", bw.wall / 1e9, bw.cpu / 1e9, fl.wall / 1e9, fl.cpu / 1e9))
     }
 }

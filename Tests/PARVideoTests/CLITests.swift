@@ -4,33 +4,10 @@ import PARVideo
 
 /// Runs the built `par-video` binary: exit codes, one-line errors, no files.
 final class CLITests: XCTestCase {
-    static var binary: URL {
-        // The test bundle and the executable are built into the same folder.
-        #if os(macOS)
-        let dir = Bundle.allBundles.first { $0.bundlePath.hasSuffix(".xctest") }!.bundleURL.deletingLastPathComponent()
-        #else
-        let dir = Bundle.main.bundleURL
-        #endif
-        return dir.appendingPathComponent("par-video")
-    }
+    static var binary: URL { parVideoBinary }
 
     func run(_ args: [String], in dir: URL, env: [String: String] = [:]) throws -> (code: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = Self.binary
-        p.arguments = args
-        p.currentDirectoryURL = dir
-        var environment = ProcessInfo.processInfo.environment
-        environment["PAR_VIDEO_MODEL"] = nil
-        for (k, v) in env { environment[k] = v }
-        p.environment = environment
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try runParVideo(args, in: dir, env: env)
     }
 
     func testBinaryExists() {

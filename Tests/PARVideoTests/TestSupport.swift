@@ -37,6 +37,36 @@ extension XCTestCase {
     }
 }
 
+/// The built `par-video` executable: tests and executables share a folder.
+var parVideoBinary: URL {
+    #if os(macOS)
+    let dir = Bundle.allBundles.first { $0.bundlePath.hasSuffix(".xctest") }!.bundleURL.deletingLastPathComponent()
+    #else
+    let dir = Bundle.main.bundleURL
+    #endif
+    return dir.appendingPathComponent("par-video")
+}
+
+/// Runs `par-video args` in `dir` without $PAR_VIDEO_MODEL unless `env` sets it.
+func runParVideo(_ args: [String], in dir: URL, env: [String: String] = [:]) throws -> (code: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = parVideoBinary
+    p.arguments = args
+    p.currentDirectoryURL = dir
+    var environment = ProcessInfo.processInfo.environment
+    environment["PAR_VIDEO_MODEL"] = nil
+    for (k, v) in env { environment[k] = v }
+    p.environment = environment
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
 func listing(_ url: URL) -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).sorted()
 }

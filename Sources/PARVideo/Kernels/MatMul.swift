@@ -24,10 +24,12 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 }
 
-/// Below this many rows the own dot-product kernel runs (memory bound; one
-/// weight read per call; OpenBLAS sgemm is slow for a handful of rows). From
-/// here on sgemm runs (compute bound), half weights widened tile by tile.
-let fewRowsMax = 8
+/// Below this many rows the own dot-product kernel runs: it reads each
+/// weight once per call, while sgemm packs the whole weight matrix on every
+/// call, which costs more than the product itself for a few dozen rows
+/// (measured: `par-video bench --kernels`). From here on sgemm runs
+/// (compute bound), half weights widened to fp32 tile by tile.
+let fewRowsMax = 48
 /// Output rows widened per sgemm tile (a 1280-wide tile is 640 KB: stays in L2).
 let halfTileRows = 128
 

@@ -2,19 +2,42 @@ import Foundation
 import COpenBLAS
 
 /// This machine's two ceilings for the roofline bound of a decode run.
+/// Each is given twice: per wall-clock second, and per second of process
+/// CPU time divided by the thread count (what the run would reach with the
+/// cores to itself; the machine is shared).
 public enum Roofline {
+    public struct Rate { public var wall: Double; public var cpu: Double }
+
+    /// Process CPU time (user + system), seconds.
+    public static func cpuSeconds() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+    }
+
+    /// Best of `repeats` timings of `body`, which does `work` units.
+    public static func best(_ repeats: Int, work: Double, _ body: () -> Void) -> Rate {
+        var r = Rate(wall: 0, cpu: 0)
+        for _ in 0..<repeats {
+            let c0 = cpuSeconds(), t0 = DispatchTime.now().uptimeNanoseconds
+            body()
+            let wall = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            let cpu = (cpuSeconds() - c0) / Double(Parallel.threads)
+            r.wall = max(r.wall, work / wall)
+            r.cpu = max(r.cpu, work / max(cpu, 1e-6))
+        }
+        return r
+    }
+
     /// Read bandwidth in bytes/s: `threads` threads summing a 512 MiB buffer
     /// with SIMD loads (best of 3), as a memory-bound gemv sees it.
-    public static func bandwidth(megabytes: Int = 512) -> Double {
+    public static func bandwidth(megabytes: Int = 512) -> Rate {
         let count = megabytes << 18  // floats
         let buf = FloatBuffer(count)
         for i in stride(from: 0, to: count, by: 1024) { buf.ptr[i] = Float(i & 7) }
         let chunks = 64, per = count / chunks
-        var best = 0.0
-        var sink: Float = 0
-        for _ in 0..<3 {
-            let sums = FloatBuffer(chunks)
-            let t0 = DispatchTime.now().uptimeNanoseconds
+        let sums = FloatBuffer(chunks)
+        let rate = best(3, work: Double(count * 4)) {
             Parallel.forEach(chunks) { c in
                 let p = buf.ptr + c * per
                 var a = SIMD16<Float>(), b = SIMD16<Float>()
@@ -22,29 +45,19 @@ public enum Roofline {
                 while i < per { a += loadF(p, i); b += loadF(p, i + 16); i += 32 }
                 sums.ptr[c] = (a + b).sum()
             }
-            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            sink += sums.ptr[0]
-            best = max(best, Double(count * 4) / dt)
         }
-        if sink.isNaN { print("") }
-        return best
+        if sums.ptr[0].isNaN { print("") }  // keeps the sums alive
+        return rate
     }
 
     /// sgemm FLOP/s for an m x k times k x n product split over output
     /// columns as the engine splits it (best of 3).
-    public static func sgemmFlops(m: Int = 1024, n: Int = 1024, k: Int = 1024) -> Double {
+    public static func sgemmFlops(m: Int = 1024, n: Int = 1024, k: Int = 1024) -> Rate {
         let a = FloatBuffer(m * k), b = FloatBuffer(n * k), c = FloatBuffer(m * n)
         for i in 0..<(m * k) { a.ptr[i] = Float(i % 13) * 0.01 }
         for i in 0..<(n * k) { b.ptr[i] = Float(i % 7) * 0.01 }
         let w = WeightMatrix(rows: n, cols: k, dtype: .f32, data: UnsafeRawPointer(b.ptr), owner: b)
-        var best = 0.0
-        for _ in 0..<3 {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            matmul(a.ptr, rows: m, w, c.ptr)
-            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            best = max(best, 2.0 * Double(m * n * k) / dt)
-        }
-        return best
+        return best(3, work: 2.0 * Double(m * n * k)) { matmul(a.ptr, rows: m, w, c.ptr) }
     }
 
     /// Peak resident memory since the last `resetPeakMemory` (VmHWM), bytes.

@@ -13,7 +13,7 @@ public struct GPTWeights: @unchecked Sendable {
     let specialEmbeddings: WeightMatrix? // (n - 1) x dim, the M tokens
     let blocks: [BlockWeights]
     let norm: [Float]
-    let output: WeightMatrix             // vocab x dim
+    public let output: WeightMatrix      // vocab x dim
 
     /// Bytes read by one forward pass over every weight (embeddings excluded).
     public var streamedBytes: Int {
