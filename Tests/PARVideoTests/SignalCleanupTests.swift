@@ -16,7 +16,10 @@ final class SignalCleanupTests: XCTestCase {
                 FileManager.default.createFile(atPath: folder.appendingPathComponent("000000.png").path, contents: Data([1]))
                 print("READY", AtomicOutput.inFlight.count)
                 fflush(nil)
-                sleep(30)
+                // A signal interrupts sleep(3) (libdispatch installs a real handler
+                // for its signal sources); returning early would commit the outputs.
+                let end = Date().addingTimeInterval(30)
+                while Date() < end { usleep(50_000) }
             }
         }
         XCTFail("the signal did not arrive")
