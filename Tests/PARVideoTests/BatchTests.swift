@@ -8,12 +8,13 @@ final class BatchTests: XCTestCase {
     let model = fixturesDir.appendingPathComponent("pipeline/tiny").path
 
     @discardableResult
-    func run(_ args: [String], in dir: URL, shell prefix: String? = nil) throws -> (code: Int32, out: String, err: String) {
+    func run(_ args: [String], in dir: URL, shell prefix: String? = nil,
+             binary: URL = CLITests.binary) throws -> (code: Int32, out: String, err: String) {
         let p = Process()
         if let prefix {
             // e.g. "ulimit -f 2; exec": a limit for this run only.
             p.executableURL = URL(fileURLWithPath: "/bin/bash")
-            p.arguments = ["-c", "\(prefix) \"$0\" \"$@\"", CLITests.binary.path] + args
+            p.arguments = ["-c", "\(prefix) \"$0\" \"$@\"", binary.path] + args
         } else {
             p.executableURL = CLITests.binary
             p.arguments = args
@@ -272,12 +273,21 @@ final class BatchTests: XCTestCase {
         try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: runDir.path)
         defer { try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: runDir.path) }
         var asUser: String? = nil
+        var roArgs = args
+        var binary = CLITests.binary
         if getuid() == 0 {
             guard FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { return }
             asUser = "exec /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups"
+            // The checkout may sit in a folder only root can enter: give
+            // nobody its own copies of the binary and the model.
+            binary = dir.appendingPathComponent("par-video")
+            try FileManager.default.copyItem(at: CLITests.binary, to: binary)
+            let modelCopy = dir.appendingPathComponent("tiny")
+            try FileManager.default.copyItem(at: URL(fileURLWithPath: model), to: modelCopy)
+            roArgs[roArgs.firstIndex(of: model)!] = modelCopy.path
         }
         let before = clipFiles(runDir)
-        let ro = try run(args, in: dir, shell: asUser)
+        let ro = try run(roArgs, in: dir, shell: asUser, binary: binary)
         XCTAssertEqual(ro.code, 2, ro.err)
         XCTAssertTrue(ro.err.contains("not writable"), ro.err)
         XCTAssertEqual(clipFiles(runDir), before)
