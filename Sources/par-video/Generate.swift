@@ -164,7 +164,7 @@ struct Generate: ParsableCommand {
         var prefixClip: VideoFrames?
         if let prefix {
             let (w, h) = pipeline.frameSize
-            do { prefixClip = try VideoReader.read(URL(fileURLWithPath: prefix), size: (w, h)) } catch let e as VideoIOError {
+            do { prefixClip = try FFmpegLog.silenced { try VideoReader.read(URL(fileURLWithPath: prefix), size: (w, h)) } } catch let e as VideoIOError {
                 throw ValidationError("--prefix \(prefix): not a readable video (\(e.description))")
             }
             guard prefixClip!.count >= pipeline.contextFrames else {
