@@ -11,6 +11,8 @@ struct Generate: ParsableCommand {
             Examples:
               par-video --action 12 --frames 17 -o out.mp4
               par-video --action PlayingGuitar --format both --size 256 -o clips/guitar.mp4
+              par-video --action 12 --frames 40 -o long.mp4
+              par-video --action 12 --prefix real.mp4 --frames 16 -o continued.mp4
             """
     )
 
@@ -18,9 +20,13 @@ struct Generate: ParsableCommand {
                                             valueName: "id|name"))
     var action: String
 
-    @Option(name: .long, help: ArgumentHelp("Frames to generate, at least 1. (default: the model's clip length, 17 for UCF-101)",
+    @Option(name: .long, help: ArgumentHelp("Frames to generate, at least 1; beyond the model's clip length the clip is extended in time, each step re-encoding its last frames as context. (default: the model's clip length, 17 for UCF-101)",
                                             valueName: "N"))
     var frames: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Continue a real clip: its last frames (resized to the model's size) are the context; the output is this clip followed by --frames generated frames.",
+                                            valueName: "PATH"))
+    var prefix: String?
 
     @Option(name: [.short, .customLong("output")], help: ArgumentHelp(
         "Output: the MP4 file (--format mp4), the frame folder (frames), or an .mp4 path whose name without .mp4 is the frame folder (both).",
@@ -107,6 +113,15 @@ struct Generate: ParsableCommand {
         if codec == .h264, !VideoWriter.hasH264, format != .frames {
             throw ValidationError("--codec h264: libx264 is not in the linked FFmpeg; use --codec mpeg4")
         }
+        if let prefix {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: prefix, isDirectory: &isDir) else {
+                throw ValidationError("--prefix \(prefix): no such file or folder")
+            }
+            guard FileManager.default.isReadableFile(atPath: prefix) else {
+                throw ValidationError("--prefix \(prefix): not readable")
+            }
+        }
         if let model, !FileManager.default.fileExists(atPath: model) {
             throw ValidationError("--model \(model): no such file or folder")
         }
@@ -145,10 +160,18 @@ struct Generate: ParsableCommand {
         let pipeline: VideoPipeline
         do { pipeline = try VideoPipeline(bundle: bundle, parallel: parallel) } catch let e as WeightsError { throw RunError(e.description) }
         let actionID = try resolvedAction(catalog: pipeline.actions, classes: pipeline.config.numClasses)
-        let count = frames ?? pipeline.clipFrames
-        guard count <= pipeline.clipFrames else {
-            throw ValidationError("--frames \(count): this model makes clips of at most \(pipeline.clipFrames) frames")
+        let generated = frames ?? pipeline.clipFrames
+        var prefixClip: VideoFrames?
+        if let prefix {
+            let (w, h) = pipeline.frameSize
+            do { prefixClip = try FFmpegLog.silenced { try VideoReader.read(URL(fileURLWithPath: prefix), size: (w, h)) } } catch let e as VideoIOError {
+                throw ValidationError("--prefix \(prefix): not a readable video (\(e.description))")
+            }
+            guard prefixClip!.count >= pipeline.contextFrames else {
+                throw ValidationError("--prefix \(prefix): clip too short: \(prefixClip!.count) frames, this model continues from the last \(pipeline.contextFrames)")
+            }
         }
+        let count = (prefixClip?.count ?? 0) + generated
         var options = SamplingOptions(pipeline.config.sampling, seed: seed)
         if let cfg { options.cfgScale = Float(cfg) }
         if let temperature { options.temperature = Float(temperature) }
@@ -157,8 +180,11 @@ struct Generate: ParsableCommand {
 
         let progress = StepReporter(enabled: !quiet && !json && isatty(2) != 0, label: "tokens")
         var timings = RenderTimings()
-        let clip = try pipeline.render(actions: [actionID], seeds: [seed], options: options, fps: fps,
-                                       timings: &timings, progress: progress.report)[0]
+        let clip: RenderedClip
+        do {
+            clip = try pipeline.render(actions: [actionID], seeds: [seed], options: options, fps: fps, frames: generated,
+                                       prefixes: prefixClip.map { [$0] }, timings: &timings, progress: progress.report)[0]
+        } catch let e as WeightsError { throw RunError(e.description) }
         progress.finish()
         let t0 = DispatchTime.now().uptimeNanoseconds
         let paths = try OutputPaths(output: output, format: format)
@@ -173,6 +199,7 @@ struct Generate: ParsableCommand {
                 "cfg_scale": Double(options.cfgScale), "temperature": Double(options.temperature),
                 "top_k": options.topK, "top_p": Double("\(options.topP)") ?? 0,
                 "seconds_tokens": rounded(timings.tokens), "seconds_decode": rounded(timings.decode),
+                "seconds_context": rounded(timings.context), "prefix_frames": prefixClip?.count ?? 0,
                 "seconds_encode": rounded(encodeSeconds), "model": modelPath,
             ]
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])

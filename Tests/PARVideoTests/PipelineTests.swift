@@ -48,9 +48,9 @@ final class PipelineTests: XCTestCase {
         // Same seed and settings: the same bytes.
         XCTAssertEqual(try runParVideo(["--model", Self.tiny, "--action", "2", "--frames", "8", "--seed", "5", "--quiet", "-o", "b.mp4"], in: dir).code, 0)
         XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("a.mp4")), try Data(contentsOf: dir.appendingPathComponent("b.mp4")))
-        // Errors that need the model: an untrained n, a name the model lacks, too many frames.
+        // Errors that need the model: an untrained n, a name the model lacks, no frames.
         for (args, needle) in [(["--parallel", "16"], "--parallel 16"), (["--action", "Archery"], "unknown action"),
-                               (["--frames", "10"], "at most 9 frames")] {
+                               (["--frames", "0"], "--frames 0")] {
             var full = ["--model", Self.tiny, "--action", "0", "-o", "c.mp4"]
             for i in stride(from: 0, to: args.count, by: 2) {
                 if let at = full.firstIndex(of: args[i]) { full[at + 1] = args[i + 1] } else { full += [args[i], args[i + 1]] }

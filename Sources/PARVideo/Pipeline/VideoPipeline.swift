@@ -12,6 +12,8 @@ public struct RenderedClip: Sendable {
 public struct RenderTimings: Sendable {
     public var tokens: Double = 0
     public var decode: Double = 0
+    /// Encoding context frames for longer clips (Continuation.swift).
+    public var context: Double = 0
     public init() {}
 }
 

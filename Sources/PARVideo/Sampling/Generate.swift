@@ -61,7 +61,13 @@ public final class PARGenerator: @unchecked Sendable {
     /// Decodes one cube per action. Clip b draws from stream `seeds[b]`, or
     /// `options.seed + b` without `seeds`. `logitsHook(step, rows, logits)`
     /// sees the guided logits of each step ([B, rows, vocab]) before sampling.
+    /// `prefix[b]`, when given, forces clip b's first K whole latent frames
+    /// (K*H*W tokens in (t, y, x) order): t is outermost in the PAR order, so
+    /// they are exactly sequence positions 0..<K*H*W; those positions take the
+    /// prefix value instead of a draw, later draws keep their keys, and the KV
+    /// cache ends up holding the prefix as context.
     public func generate(actions: [Int], options: SamplingOptions, seeds: [UInt64]? = nil,
+                         prefix: [[Int32]]? = nil,
                          progress: ((StepProgress) -> Void)? = nil,
                          logitsHook: ((Int, Int, UnsafePointer<Float>) -> Void)? = nil) throws -> [TokenCube] {
         try validate(actions: actions)
@@ -72,6 +78,20 @@ public final class PARGenerator: @unchecked Sendable {
         let streams = seeds ?? actions.indices.map { options.seed &+ UInt64($0) }
         let c = model.config, n = c.parallel, N = c.tokensPerClip, V = c.vocabSize
         let B = actions.count
+        let plane = c.cube[1] * c.cube[2]
+        var forced = [[Int32]](repeating: [], count: B)  // per clip, sequence order
+        if let prefix {
+            guard prefix.count == B else { throw WeightsError("generate: \(prefix.count) prefixes for \(B) clips") }
+            for (b, p) in prefix.enumerated() {
+                guard p.count % plane == 0, p.count <= N else {
+                    throw WeightsError("generate: a prefix of \(p.count) tokens is not whole latent frames of \(c.cube[1])x\(c.cube[2]) within the cube")
+                }
+                if let bad = p.first(where: { $0 < 0 || Int($0) >= V }) {
+                    throw WeightsError("generate: prefix token \(bad) is outside the vocabulary [0, \(V))")
+                }
+                forced[b] = (0..<p.count).map { p[order.rasterOf[$0]] }
+            }
+        }
         let cfg = options.usesCFG
         let seqs = cfg ? 2 * B : B
         let cache = model.makeCache(seqs: seqs)
@@ -105,6 +125,7 @@ public final class PARGenerator: @unchecked Sendable {
                 scratch.withUnsafeMutableBufferPointer { scr in
                     Parallel.forEach(B * rows) { r in
                         let b = r / rows, j = r % rows
+                        if predicts[j] < forced[b].count { out[r] = forced[b][predicts[j]]; return }
                         let u = uniform(stream: streams[b], index: UInt64(predicts[j]))
                         out[r] = sampleToken(logits.ptr + r * V, vocab: V, options: options, draw: u, scratch: &scr[r])
                     }

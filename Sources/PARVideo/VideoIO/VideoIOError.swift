@@ -28,4 +28,12 @@ public enum FFmpegLog {
     static func quiet() { _ = once }
     /// Overrides the level (for example `AV_LOG_QUIET` or `AV_LOG_INFO`).
     public static func setLevel(_ level: Int32) { av_log_set_level(level) }
+    /// Runs `body` with FFmpeg's own log off: for reading a user's file whose
+    /// failure the caller reports as one line of its own (FFmpeg's text included).
+    public static func silenced<R>(_ body: () throws -> R) rethrows -> R {
+        quiet()
+        av_log_set_level(AV_LOG_QUIET)
+        defer { av_log_set_level(AV_LOG_ERROR) }
+        return try body()
+    }
 }

@@ -1,0 +1,106 @@
+import Foundation
+
+/// Clips longer than the model's clip length, and clips that continue a real
+/// one: re-encode the last frames with the causal encoder, force them as the
+/// first latent frames of a new cube (PARGenerator's `prefix`), decode, and
+/// append the frames after the context.
+extension VideoPipeline {
+    /// Latent frames of context each extension keeps: K = ceil(T / 2) (3 of 5
+    /// for UCF-101, 2 of 3 for the tiny fixture): enough frames to carry the
+    /// motion, and every extension still adds T - K >= 1 latent frames.
+    public var contextLatents: Int { (config.cube[0] + 1) / 2 }
+
+    /// Frames the K context latents stand for: the causal tokenizer encodes
+    /// 1 frame into the first latent frame and timeFactor into each later one.
+    public var contextFrames: Int { 1 + tokenizer.config.timeFactor * (contextLatents - 1) }
+
+    /// New frames per extension (8 for 17-frame clips with 9 context frames).
+    public var framesPerExtension: Int { clipFrames - contextFrames }
+
+    /// Extension e's stream (e >= 1) for a clip of seed `seed`: SplitMix64 of
+    /// (seed, e) on its own salt, so it never equals a batch clip's seed.
+    public static func extensionSeed(_ seed: UInt64, _ e: Int) -> UInt64 {
+        clipSeed(base: seed ^ 0x4558_5445_4E44_5341, index: e)  // "EXTENDSA"
+    }
+
+    /// The K latent frames (K*H*W tokens, (t, y, x) order) that encode the
+    /// last `contextFrames` frames of `clip`.
+    public func contextTokens(_ clip: VideoFrames) throws -> [Int32] {
+        let (w, h) = frameSize
+        guard clip.width == w, clip.height == h else {
+            throw WeightsError("context clip is \(clip.width)x\(clip.height), the model works at \(w)x\(h)")
+        }
+        let c = contextFrames
+        guard clip.count >= c else {
+            throw WeightsError("clip too short: \(clip.count) frames, continuing needs at least \(c) (the last \(c) frames are the context)")
+        }
+        let tail = clip.frames((clip.count - c)..<clip.count)
+        let tokens = try tokenizer.encode(frames: tail.floats(), count: c, height: h, width: w)
+        let expect = contextLatents * config.cube[1] * config.cube[2]
+        guard tokens.count == expect else {
+            throw WeightsError("context encodes to \(tokens.count) tokens, the model's latent frames hold \(expect)")
+        }
+        return tokens
+    }
+
+    /// Renders `frames` frames per action. Without `prefixes` the first cube
+    /// is an ordinary clip (seed `seeds[b]`, so up to `clipFrames` frames this
+    /// equals `render` trimmed) and extension e >= 1 draws from
+    /// `extensionSeed(seeds[b], e)`. With `prefixes[b]` (a real clip at the
+    /// model's frame size, at least `contextFrames` long) the result is that
+    /// clip followed by `frames` generated frames, extensions counting from 1.
+    /// `cube` of each result is its last generated cube.
+    public func render(actions: [Int], seeds: [UInt64], options: SamplingOptions, fps: Double, frames: Int,
+                       prefixes: [VideoFrames]? = nil, timings: inout RenderTimings,
+                       progress: ((StepProgress) -> Void)? = nil) throws -> [RenderedClip] {
+        guard frames >= 1 else { throw WeightsError("frames \(frames): must be at least 1") }
+        guard seeds.count == actions.count else { throw WeightsError("render: \(seeds.count) seeds for \(actions.count) clips") }
+        var clips: [RenderedClip]
+        var targets: [Int]
+        if let prefixes {
+            guard prefixes.count == actions.count else { throw WeightsError("render: \(prefixes.count) prefixes for \(actions.count) clips") }
+            clips = try prefixes.indices.map { b in
+                _ = try contextTokens(prefixes[b])  // validates size and length before any work
+                var p = prefixes[b]
+                p.fps = fps
+                return RenderedClip(action: actions[b], seed: seeds[b], cube: TokenCube(T: 0, H: 0, W: 0, tokens: []), frames: p)
+            }
+            targets = prefixes.map { $0.count + frames }
+        } else {
+            clips = try render(actions: actions, seeds: seeds, options: options, fps: fps, timings: &timings, progress: progress)
+            targets = Array(repeating: frames, count: actions.count)
+        }
+        if clips.indices.contains(where: { clips[$0].frames.count < targets[$0] }) && framesPerExtension < 1 {
+            throw WeightsError("this model's clips have \(config.cube[0]) latent frame(s): too few to continue a clip")
+        }
+        var e = 1
+        while clips.indices.contains(where: { clips[$0].frames.count < targets[$0] }) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let context = try clips.map { try contextTokens($0.frames) }
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            let cubes = try generator.generate(actions: actions, options: options,
+                                               seeds: seeds.map { Self.extensionSeed($0, e) },
+                                               prefix: context, progress: progress)
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            let (w, h) = frameSize
+            for (b, cube) in cubes.enumerated() {
+                let pixels = try tokenizer.decode(cube: cube.tokens, t: cube.T, h: cube.H, w: cube.W)
+                let decoded = VideoFrames(floats: pixels, count: clipFrames, height: h, width: w, fps: fps)
+                let new = decoded.frames(contextFrames..<clipFrames)
+                let old = clips[b].frames
+                let joined = VideoFrames(width: w, height: h, count: old.count + new.count, fps: fps,
+                                         pixels: old.pixels + new.pixels)
+                clips[b] = RenderedClip(action: actions[b], seed: seeds[b], cube: cube, frames: joined)
+            }
+            let t3 = DispatchTime.now().uptimeNanoseconds
+            timings.context += Double(t1 - t0) * 1e-9
+            timings.tokens += Double(t2 - t1) * 1e-9
+            timings.decode += Double(t3 - t2) * 1e-9
+            e += 1
+        }
+        return clips.indices.map { b in
+            let c = clips[b]
+            return RenderedClip(action: c.action, seed: c.seed, cube: c.cube, frames: c.frames.frames(0..<targets[b]))
+        }
+    }
+}
