@@ -30,7 +30,7 @@ NBP_UCF_CONFIG = {
 
 SMALL_CONFIG = {
     "in_channels": 3, "embed_dim": 4, "fsq_levels": [8, 5, 5, 5],
-    "norm_groups": 8, "norm_eps": 1e-5, "kernel": 3,
+    "norm_groups": 1, "norm_eps": 1e-5, "kernel": 3,
     "encoder": {"channels": [8, 16, 32, 64], "res_units": [0, 1, 1, 2],
                 "down": [[1, 2, 2], [2, 2, 2], [2, 2, 2]]},
     "decoder": {"channels": [64, 32, 16, 16], "res_units": [3, 2, 1, 0],
