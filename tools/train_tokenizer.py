@@ -80,7 +80,7 @@ def main():
     ap.add_argument("--full-batch", type=int, default=4)
     ap.add_argument("--crop-frames", type=int, default=9)
     ap.add_argument("--crop-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--pool", type=int, default=1000)
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-clips", type=int, default=48)
@@ -103,6 +103,9 @@ def main():
     nparams = sum(p.numel() for p in model.parameters())
     log(f"tokenizer params {nparams} config {cfg}")
 
+    if step >= a.steps:
+        log(f"already at step {step} >= {a.steps}: nothing to do")
+        return
     rng = np.random.default_rng(1000 + step)
     pool = ClipPool(a.pool, start_index=step * 7, rng=rng)   # fresh clips on every resume
     test = to_tensor(S.batch(*zip(*[S.split_item("test", i) for i in range(a.eval_clips)])))
@@ -140,7 +143,7 @@ def main():
             save_state(model, opt, step, state_path)
             t_state = now
         if now - t_compact > a.compact_every_s or step == a.steps:
-            save_compact(model, step, cfg, compact_path)
+            save_compact(model, step, cfg, compact_path, dtype=torch.float32)
             log(f"compact weights -> {compact_path} (step {step})")
             t_compact = now
     log("done")
