@@ -80,7 +80,7 @@ def main():
     ap.add_argument("--full-batch", type=int, default=4)
     ap.add_argument("--crop-frames", type=int, default=9)
     ap.add_argument("--crop-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--pool", type=int, default=1000)
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-clips", type=int, default=48)
@@ -96,6 +96,7 @@ def main():
     log = Logger()
     cfg = M.SMALL_CONFIG
     model = M.VideoTokenizer(cfg)
+    model.init_for_training()
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.99), weight_decay=0.0)
     state_path = os.path.join(a.runs, a.name, "state.pt")
     compact_path = os.path.join(a.models, a.name + ".pt")
