@@ -227,6 +227,9 @@ class VideoTokenizer(nn.Module):
             if isinstance(mod, nn.Conv3d):
                 nn.init.normal_(mod.weight, 0.0, mod.weight[0].numel() ** -0.5)
                 nn.init.zeros_(mod.bias)
+        # A separate pass: modules() yields a Residual before its convs, so zeroing
+        # inside the loop above was undone by the normal init that followed.
+        for mod in self.modules():
             if isinstance(mod, Residual):
                 nn.init.zeros_(mod.fn[5].conv.weight)
         layers = list(self.decoder_layers)

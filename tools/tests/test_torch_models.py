@@ -89,3 +89,22 @@ def test_gpt_n1_equals_plain_causal_llama():
     ref = m.output(m.norm(h))
     assert torch.allclose(out, ref, atol=1e-5)
     assert not m.rope_cos[0].any()
+
+
+def test_training_init_zeroes_residual_branches_and_keeps_icnr():
+    # Regression: modules() yields a Residual before its convs, so the zero init of each
+    # branch's last conv was overwritten by the normal init of the same loop.
+    torch.manual_seed(0)
+    m = M.VideoTokenizer(M.SMALL_CONFIG)
+    m.init_for_training()
+    res = [mod for mod in m.modules() if isinstance(mod, M.Residual)]
+    assert len(res) == 10
+    for mod in res:
+        assert float(mod.fn[5].conv.weight.abs().max()) == 0.0
+        assert float(mod.fn[2].conv.weight.abs().max()) > 0.0
+    conv = m.decoder_layers[4].conv                      # feeds the first Depth2Space (8 sub-positions)
+    co = conv.out_channels // 8
+    assert torch.equal(conv.weight[:co], conv.weight[co:2 * co])
+    # each residual unit starts as its shortcut, so an identity-shortcut unit is the identity
+    x = torch.rand(1, 64, 3, 4, 4)
+    assert torch.equal(m.decoder_layers[1](x), x)
