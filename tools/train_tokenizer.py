@@ -80,7 +80,7 @@ def main():
     ap.add_argument("--full-batch", type=int, default=4)
     ap.add_argument("--crop-frames", type=int, default=9)
     ap.add_argument("--crop-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--lr", type=float, default=2e-4)  # 1e-3 collapses to the mean colour in an overfit test
     ap.add_argument("--pool", type=int, default=1000)
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-clips", type=int, default=48)
