@@ -30,10 +30,10 @@ NBP_UCF_CONFIG = {
 
 SMALL_CONFIG = {
     "in_channels": 3, "embed_dim": 4, "fsq_levels": [8, 5, 5, 5],
-    "norm_groups": 8, "norm_eps": 1e-5, "kernel": 3,
-    "encoder": {"channels": [16, 32, 64, 64], "res_units": [1, 1, 1, 2],
+    "norm_groups": 1, "norm_eps": 1e-5, "kernel": 3,
+    "encoder": {"channels": [8, 16, 32, 64], "res_units": [0, 1, 1, 2],
                 "down": [[1, 2, 2], [2, 2, 2], [2, 2, 2]]},
-    "decoder": {"channels": [64, 64, 32, 16], "res_units": [2, 2, 1, 1],
+    "decoder": {"channels": [64, 32, 16, 16], "res_units": [3, 2, 1, 0],
                 "up": [[2, 2, 2], [2, 2, 2], [1, 2, 2]]},
     "frames": 17, "size": 64,
 }
@@ -211,6 +211,35 @@ class VideoTokenizer(nn.Module):
         self.encoder_layers = build_encoder(config)
         self.decoder_layers = build_decoder(config)
         self.quantizers = FSQ(config["fsq_levels"])
+
+    @torch.no_grad()
+    def init_for_training(self):
+        """Initialisation that starts learning quickly (the layout is unchanged).
+
+        PyTorch's default conv init shrinks the variance about 3x per layer, so the
+        skip path that carries colour fades behind the GroupNorm-ed residual branches;
+        here convs are variance-preserving (LeCun normal, zero bias), each residual
+        branch ends in a zero conv (the unit starts as its shortcut), and every conv
+        feeding a DepthToSpace repeats one filter bank for all sub-positions (ICNR),
+        so it starts as nearest-neighbour upsampling.
+        """
+        for mod in self.modules():
+            if isinstance(mod, nn.Conv3d):
+                nn.init.normal_(mod.weight, 0.0, mod.weight[0].numel() ** -0.5)
+                nn.init.zeros_(mod.bias)
+        # A separate pass: modules() yields a Residual before its convs, so zeroing
+        # inside the loop above was undone by the normal init that followed.
+        for mod in self.modules():
+            if isinstance(mod, Residual):
+                nn.init.zeros_(mod.fn[5].conv.weight)
+        layers = list(self.decoder_layers)
+        for i, layer in enumerate(layers):
+            if isinstance(layer, Depth2Space3D):
+                conv = layers[i - 1].conv
+                r = math.prod(layer.factors)
+                co = conv.out_channels // r
+                conv.weight.copy_(conv.weight[:co].repeat(r, 1, 1, 1, 1))
+                conv.bias.copy_(conv.bias[:co].repeat(r))
 
     def encode(self, video):
         """video (B, 3, F, h, w) in [0, 1] -> pre-quantization latents (B, d, T, H, W)."""

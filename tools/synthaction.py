@@ -49,14 +49,26 @@ def _class_table() -> list[dict]:
     for c in range(NUM_CLASSES):
         rng = np.random.default_rng(7919 * (c + 1))
         shape, path = grid[order[c]]
+        hue = (c * 0.6180339887) % 1.0                     # golden-ratio spread of actor hues
+        hue2 = hue + float(rng.choice([0.08, 0.25, 0.5]))  # second tone of the actor
+        bg_hue = hue + float(rng.uniform(0.3, 0.7))
+        bg_value = float(rng.choice([0.25, 0.45, 0.7]))
+        # The palette is discrete: a clip picks one of 3 actor colourings and one of 3
+        # background colourings. Continuous colour jitter would spend the tokenizer's
+        # 10 bits per 4x8x8 block on colour precision instead of shape and motion.
+        actor_palette = [(_hsv_to_rgb(hue + dh, s1, v1), _hsv_to_rgb(hue2 + dh, s2, v2))
+                         for dh, s1, v1, s2, v2 in ((0.0, 0.9, 0.95, 0.75, 0.75),
+                                                    (0.03, 0.75, 0.85, 0.8, 0.7),
+                                                    (-0.03, 1.0, 0.9, 0.65, 0.85))]
+        bg_palette = [(_hsv_to_rgb(bg_hue + dh, s0, bg_value + dv), _hsv_to_rgb(bg_hue + dh + 0.1, s0 + 0.15, min(bg_value + dv + 0.2, 1.0)))
+                      for dh, s0, dv in ((0.0, 0.35, 0.0), (0.04, 0.45, -0.06), (-0.04, 0.3, 0.06))]
         table.append(dict(
             shape=shape,
             path=path,
-            hue=(c * 0.6180339887) % 1.0,                   # golden-ratio spread of actor hues
-            hue2_shift=float(rng.choice([0.08, 0.25, 0.5])),  # second tone of the actor
+            hue=hue,
+            actor_palette=actor_palette,
+            bg_palette=bg_palette,
             bg=c % len(BACKGROUNDS),
-            bg_hue_shift=float(rng.uniform(0.3, 0.7)),
-            bg_value=float(rng.choice([0.25, 0.45, 0.7])),
             speed=float(rng.choice([0.6, 1.0, 1.5])),         # path cycles per clip (scaled per path)
             spin=float(rng.choice([-2.0, -1.0, 0.0, 1.0, 2.0])),  # turns per clip * pi
             pulse=float(rng.choice([0.0, 0.0, 0.25])),        # relative size oscillation
@@ -64,8 +76,6 @@ def _class_table() -> list[dict]:
         ))
     return table
 
-
-CLASSES = _class_table()
 
 
 def _hsv_to_rgb(h, s, v):
@@ -78,6 +88,9 @@ def _hsv_to_rgb(h, s, v):
     g = np.choose(i, [t, v, v, q, p, p])
     b = np.choose(i, [p, p, t, v, v, q])
     return np.stack([r, g, b], -1)
+
+
+CLASSES = _class_table()
 
 
 def _path(kind: str, t, phase, speed, rng):
@@ -144,10 +157,7 @@ def _sdf(shape: str, u, v, r):
 
 def _background(kind: str, cls: dict, rng, t, yy, xx):
     """(F, H, W, 3) float background in [0, 1]."""
-    base_h = cls["hue"] + cls["bg_hue_shift"] + rng.uniform(-0.04, 0.04)
-    v = np.clip(cls["bg_value"] + rng.uniform(-0.08, 0.08), 0.1, 0.9)
-    c0 = _hsv_to_rgb(base_h, rng.uniform(0.25, 0.5), v)
-    c1 = _hsv_to_rgb(base_h + rng.uniform(0.05, 0.15), rng.uniform(0.3, 0.6), np.clip(v + 0.2, 0, 1))
+    c0, c1 = cls["bg_palette"][rng.integers(len(cls["bg_palette"]))]
     ang = rng.uniform(0, 2 * np.pi)
     ph = rng.uniform(0, 2 * np.pi)
     proj = (np.cos(ang) * xx + np.sin(ang) * yy) / SIZE            # about [-0.7, 0.7]
@@ -206,9 +216,7 @@ def clip(class_id: int, seed: int) -> np.ndarray:
     d = _sdf(SHAPES[cls["shape"]], u, v, radius[:, None, None])
     alpha = np.clip(0.5 - d / 1.5, 0.0, 1.0)[..., None]            # ~1.5 px anti-aliased edge
 
-    hue = cls["hue"] + rng.uniform(-0.03, 0.03)
-    col_a = _hsv_to_rgb(hue, rng.uniform(0.7, 1.0), rng.uniform(0.8, 1.0))
-    col_b = _hsv_to_rgb(hue + cls["hue2_shift"], rng.uniform(0.6, 0.9), rng.uniform(0.6, 0.9))
+    col_a, col_b = cls["actor_palette"][rng.integers(len(cls["actor_palette"]))]
     side = np.clip(0.5 + u / 2.0, 0.0, 1.0)[..., None]             # two-tone fill makes spin visible
     actor = col_a * side + col_b * (1 - side)
 

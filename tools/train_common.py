@@ -3,7 +3,8 @@
 Two files per model:
 - runs/<name>/state.pt: full resumable state (model, optimizer, step, extra), every few minutes;
 - models/train/<name>.pt: compact weights-only file committed in git
-  ({"model": state_dict, "steps": k, "config": {...}}), replaced in place.
+  ({"model": state_dict, "steps": k, "config": {...}}; bf16 for GPTs, fp32 for
+  the tokenizer, whose PSNR is measured in fp32), replaced in place.
 Resume order: the full state if present, else the compact file (optimizer restarts).
 """
 from __future__ import annotations
@@ -26,8 +27,8 @@ def compact_state(model: torch.nn.Module, dtype=torch.bfloat16) -> dict:
             for k, v in model.state_dict().items()}
 
 
-def save_compact(model, steps: int, config: dict, path: str, extra: dict | None = None):
-    obj = {"model": compact_state(model), "steps": int(steps), "config": config}
+def save_compact(model, steps: int, config: dict, path: str, extra: dict | None = None, dtype=torch.bfloat16):
+    obj = {"model": compact_state(model, dtype), "steps": int(steps), "config": config}
     if extra:
         obj.update(extra)
     atomic_save(obj, path)

@@ -76,17 +76,17 @@ def main():
     ap.add_argument("--name", default="tokenizer")
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--full-steps", type=int, default=600, help="final steps on whole 17x64x64 clips")
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--full-batch", type=int, default=4)
     ap.add_argument("--crop-frames", type=int, default=9)
     ap.add_argument("--crop-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--pool", type=int, default=2000)
+    ap.add_argument("--lr", type=float, default=2e-4)  # 1e-3 collapses to the mean colour in an overfit test
+    ap.add_argument("--pool", type=int, default=1000)
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-clips", type=int, default=48)
     ap.add_argument("--state-every-s", type=float, default=300)
     ap.add_argument("--compact-every-s", type=float, default=1800)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--bf16", type=int, default=1)
     ap.add_argument("--runs", default="runs")
     ap.add_argument("--models", default="models/train")
@@ -96,6 +96,7 @@ def main():
     log = Logger()
     cfg = M.SMALL_CONFIG
     model = M.VideoTokenizer(cfg)
+    model.init_for_training()
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.99), weight_decay=0.0)
     state_path = os.path.join(a.runs, a.name, "state.pt")
     compact_path = os.path.join(a.models, a.name + ".pt")
@@ -103,6 +104,9 @@ def main():
     nparams = sum(p.numel() for p in model.parameters())
     log(f"tokenizer params {nparams} config {cfg}")
 
+    if step >= a.steps:
+        log(f"already at step {step} >= {a.steps}: nothing to do")
+        return
     rng = np.random.default_rng(1000 + step)
     pool = ClipPool(a.pool, start_index=step * 7, rng=rng)   # fresh clips on every resume
     test = to_tensor(S.batch(*zip(*[S.split_item("test", i) for i in range(a.eval_clips)])))
@@ -140,7 +144,7 @@ def main():
             save_state(model, opt, step, state_path)
             t_state = now
         if now - t_compact > a.compact_every_s or step == a.steps:
-            save_compact(model, step, cfg, compact_path)
+            save_compact(model, step, cfg, compact_path, dtype=torch.float32)
             log(f"compact weights -> {compact_path} (step {step})")
             t_compact = now
     log("done")
