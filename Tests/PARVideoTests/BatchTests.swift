@@ -10,27 +10,7 @@ final class BatchTests: XCTestCase {
     @discardableResult
     func run(_ args: [String], in dir: URL, shell prefix: String? = nil,
              binary: URL = CLITests.binary) throws -> (code: Int32, out: String, err: String) {
-        let p = Process()
-        if let prefix {
-            // e.g. "ulimit -f 2; exec": a limit for this run only.
-            p.executableURL = URL(fileURLWithPath: "/bin/bash")
-            p.arguments = ["-c", "\(prefix) \"$0\" \"$@\"", binary.path] + args
-        } else {
-            p.executableURL = CLITests.binary
-            p.arguments = args
-        }
-        p.currentDirectoryURL = dir
-        var env = ProcessInfo.processInfo.environment
-        env["PAR_VIDEO_MODEL"] = nil
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try runParVideo(args, in: dir, shell: prefix, binary: binary)
     }
 
     func batch(_ extra: [String], to out: String, in dir: URL) throws -> (code: Int32, out: String, err: String) {

@@ -47,11 +47,19 @@ var parVideoBinary: URL {
     return dir.appendingPathComponent("par-video")
 }
 
-/// Runs `par-video args` in `dir` without $PAR_VIDEO_MODEL unless `env` sets it.
-func runParVideo(_ args: [String], in dir: URL, env: [String: String] = [:]) throws -> (code: Int32, out: String, err: String) {
+/// Runs `par-video args` in `dir` without $PAR_VIDEO_MODEL unless `env` sets
+/// it. `shell` (e.g. "ulimit -f 2; exec") runs it through bash with that
+/// prefix, for a limit that holds for this run only.
+func runParVideo(_ args: [String], in dir: URL, env: [String: String] = [:], shell prefix: String? = nil,
+                 binary: URL = parVideoBinary) throws -> (code: Int32, out: String, err: String) {
     let p = Process()
-    p.executableURL = parVideoBinary
-    p.arguments = args
+    if let prefix {
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-c", "\(prefix) \"$0\" \"$@\"", binary.path] + args
+    } else {
+        p.executableURL = binary
+        p.arguments = args
+    }
     p.currentDirectoryURL = dir
     var environment = ProcessInfo.processInfo.environment
     environment["PAR_VIDEO_MODEL"] = nil
