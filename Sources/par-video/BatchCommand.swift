@@ -51,18 +51,6 @@ struct BatchCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Tokens decoded per step: 1, 4 or 16. (default: the model's)", valueName: "n"))
     var parallel: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Classifier-free guidance scale, >= 0. (default: the model's)", valueName: "s"))
-    var cfg: Double?
-
-    @Option(name: .long, help: ArgumentHelp("Sampling temperature, > 0. (default: the model's)", valueName: "t"))
-    var temperature: Double?
-
-    @Option(name: .customLong("top-k"), help: ArgumentHelp("Keep the k most likely tokens, 0 = all. (default: the model's)", valueName: "k"))
-    var topK: Int?
-
-    @Option(name: .customLong("top-p"), help: ArgumentHelp("Nucleus sampling mass in (0, 1]. (default: the model's)", valueName: "p"))
-    var topP: Double?
-
     @Option(name: .long, help: "Frames per second of the output.")
     var fps: Double = VideoFrames.defaultFPS
 
@@ -72,17 +60,12 @@ struct BatchCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Render only the K-th (0-based) of N disjoint slices of the clip list.", valueName: "K/N"))
     var shard: String?
 
+    @OptionGroup(title: "Sampling") var sampling: SamplingFlags
+
     @Option(name: .long, help: ArgumentHelp("Compute threads. (default: all cores)", valueName: "N"))
     var threads: Int?
 
-    @Option(name: .long, help: ArgumentHelp("MP4 codec: auto, h264 or mpeg4.", valueName: "auto|h264|mpeg4"))
-    var codec: VideoEncodeOptions.Codec = .auto
-
-    @Option(name: .long, help: "H.264 constant rate factor 0-51.")
-    var crf: Int = 12
-
-    @Option(name: .long, help: "x264 preset, ultrafast ... veryslow.")
-    var preset: String = "medium"
+    @OptionGroup(title: "Encoding") var encoding: EncodingFlags
 
     @Flag(name: .long, help: "Print one JSON summary line at the end.")
     var json = false
@@ -111,18 +94,8 @@ struct BatchCommand: ParsableCommand {
             let s = Int(Double(parallel).squareRoot().rounded())
             guard parallel >= 1, s * s == parallel else { throw ValidationError("--parallel \(parallel): must be a square (1, 4, 16, ...)") }
         }
-        if let cfg, !(cfg.isFinite && cfg >= 0) { throw ValidationError("--cfg \(cfg): must be >= 0") }
-        if let temperature, !(temperature.isFinite && temperature > 0) { throw ValidationError("--temperature \(temperature): must be > 0") }
-        if let topK, topK < 0 { throw ValidationError("--top-k \(topK): must be >= 0 (0 keeps all tokens)") }
-        if let topP, !(topP > 0 && topP <= 1) { throw ValidationError("--top-p \(topP): must be in (0, 1]") }
         if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads \(threads): must be at least 1") }
-        guard (0...51).contains(crf) else { throw ValidationError("--crf \(crf): must be in 0...51") }
-        guard VideoEncodeOptions.presets.contains(preset) else {
-            throw ValidationError("--preset \(preset): one of \(VideoEncodeOptions.presets.joined(separator: ", "))")
-        }
-        if codec == .h264, !VideoWriter.hasH264, format != .frames {
-            throw ValidationError("--codec h264: libx264 is not in the linked FFmpeg; use --codec mpeg4")
-        }
+        try encoding.check(format: format)
         if let model, !FileManager.default.fileExists(atPath: model) { throw ValidationError("--model \(model): no such file or folder") }
         try checkOutputFolder()
     }
@@ -195,13 +168,9 @@ struct BatchCommand: ParsableCommand {
         let shardValue = try shard.map { try Shard(parsing: $0) } ?? .whole
         let mine = plan.filter(shardValue.contains)
 
-        var options = SamplingOptions(pipeline.config.sampling)
-        if let cfg { options.cfgScale = Float(cfg) }
-        if let temperature { options.temperature = Float(temperature) }
-        if let topK { options.topK = topK }
-        if let topP { options.topP = Float(topP) }
+        let options = sampling.options(pipeline.config.sampling)
         let (width, height) = size.map { ($0.width, $0.height) } ?? pipeline.frameSize
-        let encode = VideoEncodeOptions(codec: codec, crf: crf, preset: preset, fps: fps, size: size.map { ($0.width, $0.height) })
+        let encode = encoding.options(fps: fps, size: size)
 
         var planHash = FNV()
         for c in plan { planHash.add(UInt64(c.index)); planHash.add(UInt64(c.action)); planHash.add(c.seed) }
@@ -210,7 +179,7 @@ struct BatchCommand: ParsableCommand {
             actions: actionIDs, perClass: perClass, count: count, clips: plan.count, plan: planHash.hex, seed: seed,
             parallel: pipeline.config.parallel, cfg: options.cfgScale, temperature: options.temperature,
             topK: options.topK, topP: options.topP, fps: fps, width: width, height: height, frames: pipeline.clipFrames,
-            format: format.rawValue, codec: "\(codec)", crf: crf, preset: preset, shard: shardValue.description, batch: batch)
+            format: format.rawValue, codec: "\(encoding.codec)", crf: encoding.crf, preset: encoding.preset, shard: shardValue.description, batch: batch)
 
         // The run folder: settings first (refuse a different run), then the manifest.
         let dir = URL(fileURLWithPath: output)

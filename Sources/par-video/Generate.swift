@@ -54,30 +54,12 @@ struct Generate: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Tokens decoded per step: 1, 4 or 16 (a square). (default: the model's)", valueName: "n"))
     var parallel: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Classifier-free guidance scale, >= 0. (default: the model's, 1.15 in the paper)", valueName: "s"))
-    var cfg: Double?
-
-    @Option(name: .long, help: ArgumentHelp("Sampling temperature, > 0. (default: the model's, 1.0)", valueName: "t"))
-    var temperature: Double?
-
-    @Option(name: .customLong("top-k"), help: ArgumentHelp("Keep the k most likely tokens, 0 = all. (default: the model's, 8000)", valueName: "k"))
-    var topK: Int?
-
-    @Option(name: .customLong("top-p"), help: ArgumentHelp("Nucleus sampling mass in (0, 1]. (default: the model's, 1.0)", valueName: "p"))
-    var topP: Double?
+    @OptionGroup(title: "Sampling") var sampling: SamplingFlags
 
     @Option(name: .long, help: ArgumentHelp("Compute threads. (default: all cores)", valueName: "N"))
     var threads: Int?
 
-    @Option(name: .long, help: ArgumentHelp("MP4 codec: auto (H.264 when libx264 is present, else mpeg4), h264 or mpeg4.",
-                                            valueName: "auto|h264|mpeg4"))
-    var codec: VideoEncodeOptions.Codec = .auto
-
-    @Option(name: .long, help: "H.264 constant rate factor 0-51, lower is better; 12 is visually lossless.")
-    var crf: Int = 12
-
-    @Option(name: .long, help: "x264 preset, ultrafast ... veryslow.")
-    var preset: String = "medium"
+    @OptionGroup(title: "Encoding") var encoding: EncodingFlags
 
     @Flag(name: .long, help: "Print one JSON object: steps, seconds for tokens, decode and encode, and the output path.")
     var json = false
@@ -99,20 +81,8 @@ struct Generate: ParsableCommand {
                 throw ValidationError("--parallel \(parallel): must be a square (1, 4, 16, ...)")
             }
         }
-        if let cfg, !(cfg.isFinite && cfg >= 0) { throw ValidationError("--cfg \(cfg): must be >= 0") }
-        if let temperature, !(temperature.isFinite && temperature > 0) {
-            throw ValidationError("--temperature \(temperature): must be > 0")
-        }
-        if let topK, topK < 0 { throw ValidationError("--top-k \(topK): must be >= 0 (0 keeps all tokens)") }
-        if let topP, !(topP > 0 && topP <= 1) { throw ValidationError("--top-p \(topP): must be in (0, 1]") }
         if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads \(threads): must be at least 1") }
-        guard (0...51).contains(crf) else { throw ValidationError("--crf \(crf): must be in 0...51") }
-        guard VideoEncodeOptions.presets.contains(preset) else {
-            throw ValidationError("--preset \(preset): one of \(VideoEncodeOptions.presets.joined(separator: ", "))")
-        }
-        if codec == .h264, !VideoWriter.hasH264, format != .frames {
-            throw ValidationError("--codec h264: libx264 is not in the linked FFmpeg; use --codec mpeg4")
-        }
+        try encoding.check(format: format)
         if let prefix {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: prefix, isDirectory: &isDir) else {
@@ -143,7 +113,7 @@ struct Generate: ParsableCommand {
     }
 
     var encodeOptions: VideoEncodeOptions {
-        VideoEncodeOptions(codec: codec, crf: crf, preset: preset, fps: fps, size: size.map { ($0.width, $0.height) })
+        encoding.options(fps: fps, size: size)
     }
 
     func run() throws {
@@ -172,11 +142,7 @@ struct Generate: ParsableCommand {
             }
         }
         let count = (prefixClip?.count ?? 0) + generated
-        var options = SamplingOptions(pipeline.config.sampling, seed: seed)
-        if let cfg { options.cfgScale = Float(cfg) }
-        if let temperature { options.temperature = Float(temperature) }
-        if let topK { options.topK = topK }
-        if let topP { options.topP = Float(topP) }
+        let options = sampling.options(pipeline.config.sampling, seed: seed)
 
         let progress = StepReporter(enabled: !quiet && !json && isatty(2) != 0, label: "tokens")
         var timings = RenderTimings()
