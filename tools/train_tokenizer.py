@@ -11,6 +11,7 @@ seeds) is logged every --eval-every steps.
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 import sys
@@ -80,6 +81,12 @@ def main():
     ap.add_argument("--full-batch", type=int, default=4)
     ap.add_argument("--crop-frames", type=int, default=9)
     ap.add_argument("--crop-size", type=int, default=32)
+    ap.add_argument("--norm-groups", type=int, default=0, help="override the config's norm_groups (0: keep)")
+    ap.add_argument("--enc-channels", help="override encoder channels, e.g. 8,16,32,64")
+    ap.add_argument("--dec-channels", help="override decoder channels, e.g. 64,32,32,32")
+    ap.add_argument("--offset-penalty", type=float, default=0.0,
+                    help="weight of the penalty on per-channel constant offsets in front of every GroupNorm")
+    ap.add_argument("--torch-init", action="store_true", help="keep PyTorch's default init (no init_for_training)")
     ap.add_argument("--lr", type=float, default=2e-4)  # 1e-3 collapses to the mean colour in an overfit test
     ap.add_argument("--pool", type=int, default=1000)
     ap.add_argument("--eval-every", type=int, default=500)
@@ -94,13 +101,35 @@ def main():
 
     torch.set_num_threads(a.threads)
     log = Logger()
-    cfg = M.SMALL_CONFIG
+    cfg = copy.deepcopy(M.SMALL_CONFIG)
+    if a.norm_groups:
+        cfg["norm_groups"] = a.norm_groups
+    if a.enc_channels:
+        cfg["encoder"]["channels"] = [int(v) for v in a.enc_channels.split(",")]
+    if a.dec_channels:
+        cfg["decoder"]["channels"] = [int(v) for v in a.dec_channels.split(",")]
     model = M.VideoTokenizer(cfg)
-    model.init_for_training()
+    if not a.torch_init:
+        model.init_for_training()
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.99), weight_decay=0.0)
     state_path = os.path.join(a.runs, a.name, "state.pt")
     compact_path = os.path.join(a.models, a.name + ".pt")
     step, _ = resume(model, opt, state_path, compact_path, log)
+    offset_terms = []
+    if a.offset_penalty > 0:
+        # Per frame, the share of a GroupNorm input's variance that is constant per-channel offsets.
+        # Unchecked, these offsets grow along the residual main path and, normalised together with
+        # the spatial detail, shrink that detail to nothing (tools/TRAINING.md, "Known problem").
+        def offset_share(_mod, inputs):
+            if not torch.is_grad_enabled():                  # evaluation and encoding: no penalty
+                return
+            h = inputs[0].float()
+            off = h.mean(dim=(3, 4)).var(dim=1)              # (B, T): variance across channel means
+            spatial = h.var(dim=(3, 4)).mean(dim=1)          # (B, T): mean within-channel spatial variance
+            offset_terms.append((off / (off + spatial + 1e-6)).mean())
+        for mod in model.modules():
+            if isinstance(mod, M.GroupNorm3D):
+                mod.register_forward_pre_hook(offset_share)
     nparams = sum(p.numel() for p in model.parameters())
     log(f"tokenizer params {nparams} config {cfg}")
 
@@ -123,6 +152,9 @@ def main():
             y, _ = model(x)
         y = y.float()
         loss = (y - x).abs().mean() + ((y - x) ** 2).mean()
+        if offset_terms:
+            loss = loss + a.offset_penalty * torch.stack(offset_terms).mean()
+            offset_terms.clear()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -18,6 +18,7 @@ struct TokensCommand: ParsableCommand {
     @Option(name: .long, help: "Temperature (default: the bundle's).") var temperature: Float?
     @Option(name: .long, help: "Threads.") var threads: Int = 2
     @Option(name: .shortAndLong, help: "Output .npy path.") var output: String
+    @Option(name: .long, help: "Also write the guided logits every token was drawn from as .npy (float32, N x vocab, PAR sequence order).") var logits: String?
     @Flag(name: .long, help: "Print one JSON object with the run's figures.") var json = false
 
     func run() throws {
@@ -36,16 +37,30 @@ struct TokensCommand: ParsableCommand {
         let outURL = URL(fileURLWithPath: output)
         do { try AtomicOutput.checkWritable(outURL) } catch { throw ValidationError("\(error)") }
 
+        let logitsURL = logits.map { URL(fileURLWithPath: $0) }
+        if let logitsURL { do { try AtomicOutput.checkWritable(logitsURL) } catch { throw ValidationError("\(error)") } }
+
         let generator = PARGenerator(model: try GPT(entry))
         let showProgress = !json && isatty(2) != 0
+        // Steps predict increasing sequence positions, so appending each step's rows gives sequence order.
+        var seen: [Float] = []
+        let vocab = config.vocabSize
+        let hook: ((Int, Int, UnsafePointer<Float>) -> Void)? = logitsURL == nil ? nil : { _, rows, ptr in
+            seen.append(contentsOf: UnsafeBufferPointer(start: ptr, count: rows * vocab))
+        }
         let start = Date()
-        let cube = try generator.generate(actions: [actionID], options: options) { p in
+        let cube = try generator.generate(actions: [actionID], options: options, progress: { p in
             if showProgress { FileHandle.standardError.write(Data("\rstep \(p.step)/\(p.steps)".utf8)) }
-        }[0]
+        }, logitsHook: hook)[0]
         let seconds = Date().timeIntervalSince(start)
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
         try AtomicOutput.write(to: outURL) { tmp in
             try NPY.encode(cube.tokens, shape: [cube.T, cube.H, cube.W]).write(to: tmp)
+        }
+        if let logitsURL {
+            try AtomicOutput.write(to: logitsURL) { tmp in
+                try NPY.encode(seen, shape: [seen.count / vocab, vocab]).write(to: tmp)
+            }
         }
 
         if json {

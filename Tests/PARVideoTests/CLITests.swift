@@ -43,7 +43,13 @@ final class CLITests: XCTestCase {
     }
 
     func testNoModelFailsPlainly() throws {
+        // A copy of the binary outside the repository: the build inside it would find models/builtin.
         let dir = try scratchFolder()
+        let bin = try scratchFolder("bin").appendingPathComponent("par-video")
+        try FileManager.default.copyItem(at: Self.binary, to: bin)
+        func run(_ args: [String], in dir: URL) throws -> (code: Int32, out: String, err: String) {
+            try runParVideo(args, in: dir, binary: bin)
+        }
         for format in ["mp4", "frames", "both"] {
             let r = try run(["--action", "Archery", "--frames", "17", "--format", format, "-o", "a.mp4"], in: dir)
             XCTAssertEqual(r.code, 1, r.err)

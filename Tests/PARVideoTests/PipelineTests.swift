@@ -34,6 +34,29 @@ final class PipelineTests: XCTestCase {
         }
     }
 
+    /// `tokens --logits`: the guided logits every token was drawn from, in PAR sequence order;
+    /// under greedy decoding each row's argmax is the token at that sequence position.
+    func testTokensWritesLogitsInSequenceOrder() throws {
+        let dir = try scratchFolder()
+        let r = try runParVideo(["tokens", "--model", Self.tiny, "--parallel", "4", "--action", "1", "--top-k", "1",
+                                 "--logits", "l.npy", "-o", "t.npy"], in: dir)
+        XCTAssertEqual(r.code, 0, r.err)
+        let cube = try NPY.read(dir.appendingPathComponent("t.npy").path)
+        XCTAssertEqual(cube.shape, [3, 4, 4])
+        let bytes = try Data(contentsOf: dir.appendingPathComponent("l.npy"))
+        let headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+        let header = String(decoding: bytes[10..<(10 + headerLength)], as: UTF8.self)
+        XCTAssertTrue(header.contains("'descr': '<f4'") && header.contains("'shape': (48, 64)"), header)
+        let logits: [Float] = bytes[(10 + headerLength)...].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        XCTAssertEqual(logits.count, 48 * 64)
+        let order = PAROrder(T: 3, H: 4, W: 4, parallel: 4)
+        for p in 0..<48 {
+            let row = logits[(p * 64)..<((p + 1) * 64)]
+            let best = row.indices.max { row[$0] < row[$1] }! - p * 64
+            XCTAssertEqual(Int32(best), cube.values[order.rasterOf[p]], "position \(p)")
+        }
+    }
+
     func testMainCommandWritesTheClip() throws {
         let dir = try scratchFolder()
         let r = try runParVideo(["--model", Self.tiny, "--action", "spin", "--frames", "8", "--seed", "5", "--json", "-o", "a.mp4"], in: dir)

@@ -1,13 +1,22 @@
 import Foundation
 
-/// .npy files for token cubes: int32 C-order arrays written in format 1.0;
-/// any integer dtype read (formats 1.0-3.0, C order, little-endian).
+/// .npy files for token cubes: int32 (and float32, for logits) C-order arrays
+/// written in format 1.0; any integer dtype read (formats 1.0-3.0, C order, little-endian).
 public enum NPY {
     /// The bytes of a C-order little-endian int32 array of `shape`.
     public static func encode(_ values: [Int32], shape: [Int]) -> Data {
+        encode(values, descr: "<i4", shape: shape)
+    }
+
+    /// The bytes of a C-order little-endian float32 array of `shape`.
+    public static func encode(_ values: [Float], shape: [Int]) -> Data {
+        encode(values, descr: "<f4", shape: shape)
+    }
+
+    private static func encode<T>(_ values: [T], descr: String, shape: [Int]) -> Data {
         precondition(values.count == shape.reduce(1, *))
         let dims = shape.count == 1 ? "\(shape[0])," : shape.map(String.init).joined(separator: ", ")
-        var header = "{'descr': '<i4', 'fortran_order': False, 'shape': (\(dims)), }"
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (\(dims)), }"
         // Magic (6) + version (2) + length (2) + header + '\n' pads to 64 bytes.
         let pad = 63 - (10 + header.utf8.count) % 64
         header += String(repeating: " ", count: pad) + "\n"

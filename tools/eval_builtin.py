@@ -1,0 +1,124 @@
+"""Evaluate the built-in model the way the README's table reports it (issue 6).
+
+1. Real set: the first --count held-out SynthAction-101 clips (test seeds, classes
+   cycling, so every class has count/101 clips), written as PNG frame folders with
+   labels.csv: the exact pixels, no codec in between.
+2. Generated sets: `par-video batch` with the real set's labels.csv (class-matched),
+   PNG frames, for each n; the batch's own manifest gives the seconds per clip.
+3. tools/fvd/fvd.py for each n against the real set: FVD and nearest-centroid action
+   accuracy (real clips' own accuracy alongside), one JSON line each.
+
+    python3 tools/eval_builtin.py --count 512 --out runs/eval > runs/eval.log 2>&1
+
+Everything lands in --out; results.json collects the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import synthaction as S  # noqa: E402
+
+
+def write_real(folder: str, count: int):
+    from PIL import Image
+    if os.path.exists(os.path.join(folder, "labels.csv")):
+        return
+    os.makedirs(folder, exist_ok=True)
+    rows = []
+    for i in range(count):
+        c, seed = S.split_item("test", i)
+        name = f"real_{i:05d}"
+        d = os.path.join(folder, name)
+        os.makedirs(d, exist_ok=True)
+        for f, frame in enumerate(S.clip(c, seed)):
+            Image.fromarray(frame).save(os.path.join(d, f"{f:06d}.png"))
+        rows.append((name, c))
+    with open(os.path.join(folder, "labels.csv.tmp"), "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["clip", "label"])
+        w.writerows(rows)
+    os.replace(os.path.join(folder, "labels.csv.tmp"), os.path.join(folder, "labels.csv"))
+
+
+def generate(binary: str, model: str, n: int, labels: str, count: int, out: str, batch: int) -> dict:
+    t0 = time.time()
+    subprocess.run([binary, "batch", "--model", model, "--parallel", str(n), "--count", str(count), "--labels", labels,
+                    "--format", "frames", "--batch", str(batch), "--quiet", "-o", out], check=True)
+    wall = time.time() - t0
+    secs = [json.loads(line)["seconds"] for line in open(os.path.join(out, "manifest.jsonl"))]
+    return {"clips": len(secs), "wall_s": round(wall, 1), "seconds_per_clip_manifest": round(float(np.mean(secs)), 4)}
+
+
+def single_clip_seconds(binary: str, model: str, n: int, out: str) -> float:
+    """Seconds for one clip with the main command (tokens + decode + encode), median of 3."""
+    times = []
+    for seed in range(3):
+        r = subprocess.run([binary, "--model", model, "--parallel", str(n), "--action", "12", "--seed", str(seed),
+                            "--json", "-o", os.path.join(out, f"one_n{n}.mp4")], check=True, capture_output=True, text=True)
+        j = json.loads(r.stdout)
+        times.append(j["seconds_tokens"] + j["seconds_decode"] + j["seconds_encode"])
+    return round(float(np.median(times)), 3)
+
+
+def fvd(real: str, gen: str, cache: str, count: int) -> dict:
+    r = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "fvd", "fvd.py"), "--real", real,
+                        "--gen", gen, "--max-clips", str(count), "--cache-dir", cache, "--quiet"],
+                       check=True, capture_output=True, text=True)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--binary", default=".build/release/par-video")
+    ap.add_argument("--model", default="models/builtin")
+    ap.add_argument("--count", type=int, default=512)
+    ap.add_argument("--parallel", type=int, nargs="*", default=[1, 4, 16])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--out", default="runs/eval")
+    ap.add_argument("--skip-fvd", action="store_true")
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    results_path = os.path.join(a.out, "results.json")
+    results = json.load(open(results_path)) if os.path.exists(results_path) else {}
+
+    def save():
+        with open(results_path + ".tmp", "w") as fh:
+            json.dump(results, fh, indent=1, sort_keys=True)
+        os.replace(results_path + ".tmp", results_path)
+
+    real = os.path.join(a.out, "real")
+    write_real(real, a.count)
+    for n in a.parallel:
+        key = f"n{n}"
+        r = results.setdefault(key, {})
+        gen = os.path.join(a.out, f"gen_n{n}")
+        if "generate" not in r:
+            r["generate"] = generate(a.binary, a.model, n, os.path.join(real, "labels.csv"), a.count, gen, a.batch)
+            r["seconds_per_clip"] = single_clip_seconds(a.binary, a.model, n, a.out)
+            save()
+        print(key, json.dumps(r), flush=True)
+    if not a.skip_fvd:
+        for n in a.parallel:
+            r = results[f"n{n}"]
+            if "fvd" not in r:
+                out = fvd(real, os.path.join(a.out, f"gen_n{n}"), os.path.join(a.out, "cache"), a.count)
+                r["fvd"] = out["fvd"]
+                r["accuracy"] = out.get("accuracy")
+                r["accuracy_real"] = out.get("accuracy_real")
+                r["fvd_seconds"] = out.get("seconds")
+                save()
+            print(f"n{n}", json.dumps(r), flush=True)
+    print(json.dumps(results, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
