@@ -51,6 +51,9 @@ struct BatchCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Tokens decoded per step: 1, 4 or 16. (default: the model's)", valueName: "n"))
     var parallel: Int?
 
+    @Option(name: .long, help: ArgumentHelp("Frames per clip; beyond the model's clip length each clip is extended from its last frames, as the main command's --frames does. (default: the model's clip length, 17 for UCF-101)", valueName: "N"))
+    var frames: Int?
+
     @Option(name: .long, help: "Frames per second of the output.")
     var fps: Double = VideoFrames.defaultFPS
 
@@ -85,6 +88,7 @@ struct BatchCommand: ParsableCommand {
         if let labels, !FileManager.default.isReadableFile(atPath: labels) {
             throw ValidationError("--labels \(labels): no such readable file")
         }
+        if let frames, !(1...100_000).contains(frames) { throw ValidationError("--frames \(frames): must be in 1...100000") }
         guard (1...256).contains(batch) else { throw ValidationError("--batch \(batch): must be in 1...256") }
         if let shard { do { _ = try Shard(parsing: shard) } catch let e as BatchPlanError { throw ValidationError(e.description) } }
         if actions.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--actions: empty list") }
@@ -171,6 +175,7 @@ struct BatchCommand: ParsableCommand {
         let options = sampling.options(pipeline.config.sampling)
         let (width, height) = size.map { ($0.width, $0.height) } ?? pipeline.frameSize
         let encode = encoding.options(fps: fps, size: size)
+        let clipFrames = frames ?? pipeline.clipFrames
 
         var planHash = FNV()
         for c in plan { planHash.add(UInt64(c.index)); planHash.add(UInt64(c.action)); planHash.add(c.seed) }
@@ -178,7 +183,7 @@ struct BatchCommand: ParsableCommand {
             version: PARVideo.version, model: RunFolder.modelIdentity(ModelLocator.bundles(at: modelPath)),
             actions: actionIDs, perClass: perClass, count: count, clips: plan.count, plan: planHash.hex, seed: seed,
             parallel: pipeline.config.parallel, cfg: options.cfgScale, temperature: options.temperature,
-            topK: options.topK, topP: options.topP, fps: fps, width: width, height: height, frames: pipeline.clipFrames,
+            topK: options.topK, topP: options.topP, fps: fps, width: width, height: height, frames: clipFrames,
             format: format.rawValue, codec: "\(encoding.codec)", crf: encoding.crf, preset: encoding.preset, shard: shardValue.description, batch: batch)
 
         // The run folder: settings first (refuse a different run), then the manifest.
@@ -220,8 +225,11 @@ struct BatchCommand: ParsableCommand {
             for start in stride(from: 0, to: todo.count, by: batch) {
                 let group = Array(todo[start..<min(start + batch, todo.count)])
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                let clips = try pipeline.render(actions: group.map(\.action), seeds: group.map(\.seed), options: options,
-                                                fps: fps, timings: &timings, progress: progress.step)
+                let clips = clipFrames == pipeline.clipFrames
+                    ? try pipeline.render(actions: group.map(\.action), seeds: group.map(\.seed), options: options,
+                                          fps: fps, timings: &timings, progress: progress.step)
+                    : try pipeline.render(actions: group.map(\.action), seeds: group.map(\.seed), options: options,
+                                          fps: fps, frames: clipFrames, timings: &timings, progress: progress.step)
                 let perClip = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9 / Double(group.count)
                 for (spec, clip) in zip(group, clips) {
                     let paths = RunFolder.paths(of: spec.name, format: format)

@@ -75,6 +75,31 @@ final class BatchTests: XCTestCase {
         XCTAssertEqual(clipFiles(runDir), before)
     }
 
+    /// `--frames` beyond the clip length extends every clip; its first clip-length frames are the
+    /// clip a default run renders (same seed), whatever the batch size, and run.json records N.
+    func testFramesBeyondTheClipLengthExtendEveryClip() throws {
+        let dir = try scratchFolder()
+        XCTAssertEqual(try batch(["--actions", "Wave,Spin", "--per-class", "1", "--format", "frames", "--frames", "14",
+                                  "--batch", "2"], to: "long", in: dir).code, 0)
+        XCTAssertEqual(try batch(["--actions", "Wave,Spin", "--per-class", "1", "--format", "frames"], to: "short", in: dir).code, 0)
+        let long = dir.appendingPathComponent("long"), short = dir.appendingPathComponent("short")
+        for name in ["clip_000000_a000", "clip_000001_a002"] {
+            XCTAssertEqual(listing(long.appendingPathComponent(name)), (0..<14).map { String(format: "%06d.png", $0) })
+            for f in 0..<9 {
+                let png = "\(name)/\(String(format: "%06d.png", f))"
+                XCTAssertEqual(try Data(contentsOf: long.appendingPathComponent(png)),
+                               try Data(contentsOf: short.appendingPathComponent(png)), png)
+            }
+        }
+        let entries = try String(contentsOf: long.appendingPathComponent("manifest.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try JSONDecoder().decode(ManifestEntry.self, from: Data($0.utf8)) }
+        XCTAssertEqual(entries.map(\.frames), [14, 14])
+        // Resuming with another --frames is a different run.
+        let r = try batch(["--actions", "Wave,Spin", "--per-class", "1", "--format", "frames", "--frames", "20"], to: "long", in: dir)
+        XCTAssertEqual(r.code, 2)
+        XCTAssertTrue(r.err.contains("frames"), r.err)
+    }
+
     func testSameSeedGivesIdenticalBytesWhateverTheBatchSize() throws {
         let dir = try scratchFolder()
         // Not on a terminal: one plain progress line per clip on stderr.
