@@ -61,7 +61,7 @@ def main(argv=None):
     ap.add_argument("--train", default="models/train", help="folder with tokenizer.pt and gpt_n{1,4,16}.pt")
     ap.add_argument("--out", default="models/builtin")
     ap.add_argument("--parallel", type=int, nargs="*", default=[1, 4, 16])
-    ap.add_argument("--cfg", type=float, default=1.5, help="default CFG scale stored in the GPT bundles")
+    ap.add_argument("--cfg", type=float, default=2.0, help="default CFG scale stored in the GPT bundles")
     ap.add_argument("--top-k", type=int, default=0, help="default top-k (0 = whole vocabulary)")
     ap.add_argument("--temperature", type=float, default=1.0)
     a = ap.parse_args(argv)

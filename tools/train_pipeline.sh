@@ -8,13 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p runs
-TOK_STEPS=${TOK_STEPS:-7500}
-TOK_FULL_STEPS=${TOK_FULL_STEPS:-800}
+TOK_STEPS=${TOK_STEPS:-5000}
+TOK_FULL_STEPS=${TOK_FULL_STEPS:-500}
 TRAIN_CLIPS=${TRAIN_CLIPS:-10100}
 GPT_ARGS=${GPT_ARGS:---dim 192 --n-layer 4 --n-head 3 --batch 32}
-N1_STEPS=${N1_STEPS:-900}
-N4_STEPS=${N4_STEPS:-200}
-N16_STEPS=${N16_STEPS:-200}
+N1_STEPS=${N1_STEPS:-1500}
+N4_STEPS=${N4_STEPS:-400}
+N16_STEPS=${N16_STEPS:-400}
 log() { echo "$(date -u +%H:%M:%S) pipeline: $*"; }
 
 log "tokenizer to $TOK_STEPS steps"

@@ -87,6 +87,8 @@ def main():
     ap.add_argument("--offset-penalty", type=float, default=0.0,
                     help="weight of the penalty on per-channel constant offsets in front of every GroupNorm")
     ap.add_argument("--torch-init", action="store_true", help="keep PyTorch's default init (no init_for_training)")
+    ap.add_argument("--weight-decay", type=float, default=0.0,
+                    help="AdamW decay of the conv kernels only: bounds their norm, and with it the effective step size of layers that a GroupNorm makes scale-invariant")
     ap.add_argument("--lr", type=float, default=2e-4)  # 1e-3 collapses to the mean colour in an overfit test
     ap.add_argument("--pool", type=int, default=1000)
     ap.add_argument("--eval-every", type=int, default=500)
@@ -111,7 +113,11 @@ def main():
     model = M.VideoTokenizer(cfg)
     if not a.torch_init:
         model.init_for_training()
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    kernels = [p for p in model.parameters() if p.dim() == 5]
+    others = [p for p in model.parameters() if p.dim() != 5]
+    groups = ([{"params": kernels, "weight_decay": a.weight_decay}, {"params": others, "weight_decay": 0.0}]
+              if a.weight_decay else [{"params": kernels + others, "weight_decay": 0.0}])
+    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.99))
     state_path = os.path.join(a.runs, a.name, "state.pt")
     compact_path = os.path.join(a.models, a.name + ".pt")
     step, _ = resume(model, opt, state_path, compact_path, log)

@@ -64,6 +64,29 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(listing(dir.appendingPathComponent("models")), [])
     }
 
+    /// The README's run command with no --model: the built-in model (models/builtin above the
+    /// build folder) writes the clip, and --parallel picks its GPT (320, 83 and 35 steps for the
+    /// 5x8x8 cube). Skipped only in a checkout without the built-in model.
+    func testBuiltinModelRendersTheReadmeCommand() throws {
+        let builtin = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../models/builtin").standardized
+        guard FileManager.default.fileExists(atPath: builtin.path) else { throw XCTSkip("no models/builtin in this checkout") }
+        let dir = try scratchFolder()
+        let r = try run(["--action", "12", "--frames", "16", "-o", "out.mp4"], in: dir)
+        XCTAssertEqual(r.code, 0, r.err)
+        let info = try VideoProbe.info(dir.appendingPathComponent("out.mp4"))
+        XCTAssertEqual(info.frames, 16)
+        XCTAssertEqual(info.width, 64)
+        XCTAssertEqual(info.height, 64)
+        for (n, steps) in [(1, 320), (4, 83), (16, 35)] {
+            let j = try run(["--action", "BlowDryHair", "--parallel", "\(n)", "--json", "-o", "n\(n).mp4"], in: dir)
+            XCTAssertEqual(j.code, 0, j.err)
+            let obj = try JSONSerialization.jsonObject(with: Data(j.out.utf8)) as! [String: Any]
+            XCTAssertEqual(obj["steps"] as? Int, steps, "n=\(n)")
+            XCTAssertEqual(obj["action"] as? Int, 12)
+        }
+    }
+
     func testActionsListsAll101() throws {
         let r = try run(["actions"], in: try scratchFolder())
         XCTAssertEqual(r.code, 0)
