@@ -128,6 +128,20 @@ public enum AtomicOutput {
             src.resume()
             sources.append(src)
         }
+        // libdispatch arms a signal source asynchronously (its manager thread
+        // installs the real handler), and until then SIG_IGN drops the signal:
+        // a SIGTERM right after the first write was lost under load. A probe
+        // source on SIGWINCH (ignored by default, so early or late probes are
+        // harmless) is armed after the ones above; once it fires, they are armed.
+        let probe = DispatchSource.makeSignalSource(signal: SIGWINCH, queue: queue)
+        let armed = DispatchSemaphore(value: 0)
+        probe.setEventHandler { armed.signal() }
+        probe.resume()
+        for _ in 0..<500 {
+            raise(SIGWINCH)
+            if armed.wait(timeout: .now() + .milliseconds(10)) == .success { break }
+        }
+        probe.cancel()
     }()
 
     /// Installs the SIGINT/SIGTERM cleanup (done on first use; the CLI calls
