@@ -18,15 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NBP_UCF_CONFIG = {
-    "in_channels": 3, "embed_dim": 6, "fsq_levels": [8, 8, 8, 5, 5, 5],
-    "norm_groups": 32, "norm_eps": 1e-5, "kernel": 3,
-    "encoder": {"channels": [128, 256, 256, 512], "res_units": [4, 4, 4, 8],
-                "down": [[1, 2, 2], [2, 2, 2], [2, 2, 2]]},
-    "decoder": {"channels": [512, 256, 256, 128], "res_units": [8, 4, 4, 4],
-                "up": [[2, 2, 2], [2, 2, 2], [1, 2, 2]]},
-    "frames": 17, "size": 128,
-}
+# NBP's UCF-101 tokenizer: one definition, shared with the numpy reference.
+from magvit2_reference import NBP_UCF_CONFIG  # noqa: E402
 
 SMALL_CONFIG = {
     "in_channels": 3, "embed_dim": 4, "fsq_levels": [8, 5, 5, 5],

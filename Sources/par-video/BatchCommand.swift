@@ -225,11 +225,9 @@ struct BatchCommand: ParsableCommand {
             for start in stride(from: 0, to: todo.count, by: batch) {
                 let group = Array(todo[start..<min(start + batch, todo.count)])
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                let clips = clipFrames == pipeline.clipFrames
-                    ? try pipeline.render(actions: group.map(\.action), seeds: group.map(\.seed), options: options,
-                                          fps: fps, timings: &timings, progress: progress.step)
-                    : try pipeline.render(actions: group.map(\.action), seeds: group.map(\.seed), options: options,
-                                          fps: fps, frames: clipFrames, timings: &timings, progress: progress.step)
+                // At the clip length this is the ordinary render; beyond it, extensions follow.
+                let clips = try pipeline.render(actions: group.map(\.action), seeds: group.map(\.seed), options: options,
+                                                fps: fps, frames: clipFrames, timings: &timings, progress: progress.step)
                 let perClip = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9 / Double(group.count)
                 for (spec, clip) in zip(group, clips) {
                     let paths = RunFolder.paths(of: spec.name, format: format)
