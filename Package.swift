@@ -29,15 +29,16 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        // AVX-512 (fp32 FMA, bf16 vdpbf16ps) GEMM for the tokenizer's convolutions;
+        // AVX-512 kernels: the tokenizer's convolution GEMMs (fp32 FMA, bf16 vdpbf16ps)
+        // and the transformer's few-row weight products;
         // functions carry their own target attributes and are picked at run time.
         .target(
-            name: "CTokenizerKernels",
+            name: "CKernels",
             cSettings: [.unsafeFlags(["-O3"])]
         ),
         .target(
             name: "PARVideo",
-            dependencies: ["CFFmpeg", "COpenBLAS", "CTokenizerKernels"],
+            dependencies: ["CFFmpeg", "COpenBLAS", "CKernels"],
             swiftSettings: hotCode
         ),
         .executableTarget(

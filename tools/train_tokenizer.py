@@ -84,6 +84,8 @@ def main():
     ap.add_argument("--norm-groups", type=int, default=0, help="override the config's norm_groups (0: keep)")
     ap.add_argument("--enc-channels", help="override encoder channels, e.g. 8,16,32,64")
     ap.add_argument("--dec-channels", help="override decoder channels, e.g. 64,32,32,32")
+    ap.add_argument("--enc-res", help="override encoder residual units per stage, e.g. 0,1,1,2")
+    ap.add_argument("--dec-res", help="override decoder residual units per stage, e.g. 3,2,1,0")
     ap.add_argument("--offset-penalty", type=float, default=0.0,
                     help="weight of the penalty on per-channel constant offsets in front of every GroupNorm")
     ap.add_argument("--torch-init", action="store_true", help="keep PyTorch's default init (no init_for_training)")
@@ -110,6 +112,10 @@ def main():
         cfg["encoder"]["channels"] = [int(v) for v in a.enc_channels.split(",")]
     if a.dec_channels:
         cfg["decoder"]["channels"] = [int(v) for v in a.dec_channels.split(",")]
+    if a.enc_res:
+        cfg["encoder"]["res_units"] = [int(v) for v in a.enc_res.split(",")]
+    if a.dec_res:
+        cfg["decoder"]["res_units"] = [int(v) for v in a.dec_res.split(",")]
     model = M.VideoTokenizer(cfg)
     if not a.torch_init:
         model.init_for_training()

@@ -43,7 +43,7 @@ struct BenchCommand: ParsableCommand {
 
         let weights = GPTWeights(randomFor: c, dtype: dt)
         let N = c.tokensPerClip
-        print("# par-video bench: \(config.rawValue), \(c.nLayer)\(c.nLayer < fullLayers ? " of \(fullLayers)" : "") layers, dim \(c.dim), heads \(c.nHead), vocab \(c.vocabSize), cube \(c.cube.map(String.init).joined(separator: "x")), \(dtype) weights, \(threads) threads")
+        print("# par-video bench: \(config.rawValue), \(c.nLayer)\(c.nLayer < fullLayers ? " of \(fullLayers)" : "") layers, dim \(c.dim), heads \(c.nHead), vocab \(c.vocabSize), cube \(c.cube.map(String.init).joined(separator: "x")), \(dtype) weights, \(threads) threads, OpenBLAS core \(OpenBLASCore.name)")
         print("# weights streamed per step: \(String(format: "%.1f", Double(weights.streamedBytes) / 1e6)) MB; CFG \(cfg), top-k \(topK)")
         print("# Other jobs share the cores, so each run reports wall-clock figures against ceilings measured just before it,")
         print("# and CPU-normalised ones (time = process CPU time / threads, ceilings likewise): what it reaches with the cores to itself.")
@@ -102,7 +102,7 @@ struct BenchCommand: ParsableCommand {
             var cfg = GPTConfig(dim: cols, nLayer: 1, nHead: 20, vocabSize: rows, numClasses: 1, cube: [1, 1, 1], parallel: 1, rope: .threeD)
             cfg.multipleOf = 256
             let w = GPTWeights(randomFor: cfg, dtype: dt).output
-            for r in [1, 2, 4, 8, 32] {
+            for r in [1, 2, 4, 8, 16, 32] {
                 let rate = Roofline.best(3, work: Double(w.bytes)) { matmul(x.ptr, rows: r, w, y.ptr) }
                 let gflops: Double = rate.cpu / Double(w.bytes) * 2 * Double(rows * cols * r) / 1e9
                 print("| matmul \(dt.rawValue) | \(r) | " + String(format: "%.1f | %.1f | %.0f |", rate.wall / 1e9, rate.cpu / 1e9, gflops))
@@ -117,6 +117,18 @@ struct BenchCommand: ParsableCommand {
                 }
                 let gflops: Double = rate.cpu / Double(w.bytes) * 2 * Double(rows * cols) / 1e9
                 print("| OpenBLAS sgemv F32 | 1 | " + String(format: "%.1f | %.1f | %.0f |", rate.wall / 1e9, rate.cpu / 1e9, gflops))
+                // sgemm with few rows: the other side of the few-row kernel's threshold (fewRowsMax).
+                for r in [8, 16, 32] {
+                    let rate = Roofline.best(3, work: Double(w.bytes)) {
+                        Parallel.forEach(8) { c in
+                            let j0 = c * rows / 8, n = rows / 8
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(r), Int32(n), Int32(cols),
+                                        1, x.ptr, Int32(cols), wp + j0 * cols, Int32(cols), 0, y.ptr + j0, Int32(rows))
+                        }
+                    }
+                    let gflops: Double = rate.cpu / Double(w.bytes) * 2 * Double(rows * cols * r) / 1e9
+                    print("| OpenBLAS sgemm F32 | \(r) | " + String(format: "%.1f | %.1f | %.0f |", rate.wall / 1e9, rate.cpu / 1e9, gflops))
+                }
             }
         }
         let bw = Roofline.bandwidth(), fl = Roofline.sgemmFlops()

@@ -76,6 +76,23 @@ final class TokenizerTests: XCTestCase {
         XCTAssertLessThanOrEqual(Self.maxAbsDiff(z, try exp.floats("latents")), 0.05)
     }
 
+    /// The AMX bf16 kernel and the vdpbf16ps one: the same products summed in another
+    /// order; activations are rounded to bf16 between layers, so a few roundings differ.
+    func testAMXAndVdpbf16psKernelsAgree() throws {
+        try XCTSkipUnless(VideoTokenizer.hasBF16Kernels && CausalConv3D.useAMX, "CPU has no AMX")
+        defer { CausalConv3D.useAMX = true }
+        let exp = try expected("small_b")
+        let s = exp.shape("indices"), cube = try exp.ints("indices")
+        var out: [[Float]] = []
+        for amx in [false, true] {
+            CausalConv3D.useAMX = amx
+            let tok = try VideoTokenizer(path: Self.fixtures.appendingPathComponent("small_b.safetensors").path)
+            out.append(try tok.decodeUnclamped(cube: cube, t: s[0], h: s[1], w: s[2]))
+        }
+        XCTAssertLessThanOrEqual(Self.maxAbsDiff(out[0], out[1]), 1e-3)
+        try checkDecoder(try VideoTokenizer(path: Self.fixtures.appendingPathComponent("small_b.safetensors").path), exp, tolerance: 5e-3)
+    }
+
     /// The OpenBLAS path (CPUs without AVX-512) on the same fixture.
     func testOpenBLASPathMatchesReference() throws {
         let exp = try expected("small_a")

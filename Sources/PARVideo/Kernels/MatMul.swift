@@ -1,4 +1,5 @@
 import Foundation
+import CKernels
 import COpenBLAS
 
 /// A weight matrix as stored by PyTorch's nn.Linear: `rows` outputs, each a
@@ -29,7 +30,10 @@ public struct WeightMatrix: @unchecked Sendable {
 /// call, which costs more than the product itself for a few dozen rows
 /// (measured: `par-video bench --kernels`). From here on sgemm runs
 /// (compute bound), half weights widened to fp32 tile by tile.
-let fewRowsMax = 48
+let fewRowsMax = 16
+/// The few-row products run the C AVX-512 kernel when the CPU has it (tests
+/// switch it off to check the portable Swift kernel, which sums in the same order).
+nonisolated(unsafe) var useAVX512FewRows = tk_has_avx512() != 0
 /// Output rows widened per sgemm tile (a 1280-wide tile is 640 KB: stays in L2).
 let halfTileRows = 128
 
@@ -62,11 +66,19 @@ public func matmul(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, _ y:
     Parallel.forEach(chunks) { c, worker in
         let j0 = c * size
         let cols = min(size, w.rows - j0)
+        if rows < fewRowsMax && useAVX512FewRows {
+            let dt: Int32 = w.dtype == .f32 ? Int32(PK_F32) : w.dtype == .f16 ? Int32(PK_F16) : Int32(PK_BF16)
+            pk_fewrows(Int32(rows), Int32(k), x, w.data, dt, Int32(j0), Int32(cols), y, w.rows)
+            return
+        }
         if rows < fewRowsMax {
+            // Half weights for more than two rows: each block of four weight rows is
+            // widened once into fp32 scratch (it stays in L1) instead of once per row pair.
+            let scratch = w.dtype != .f32 && rows > 2 ? TileScratch.shared.buffer(worker, count: 4 * k) : nil
             switch w.dtype {
-            case .f32: fewRowDot(LoadF32.self, x, rows: rows, w, j0: j0, cols: cols, y)
-            case .f16: fewRowDot(LoadF16.self, x, rows: rows, w, j0: j0, cols: cols, y)
-            default: fewRowDot(LoadBF16.self, x, rows: rows, w, j0: j0, cols: cols, y)
+            case .f32: fewRowDot(LoadF32.self, x, rows: rows, w, j0: j0, cols: cols, y, scratch: nil)
+            case .f16: fewRowDot(LoadF16.self, x, rows: rows, w, j0: j0, cols: cols, y, scratch: scratch)
+            default: fewRowDot(LoadBF16.self, x, rows: rows, w, j0: j0, cols: cols, y, scratch: scratch)
             }
             return
         }
@@ -163,40 +175,101 @@ enum LoadBF16: WeightLoad {
     @inline(__always) static func load1(_ p: UnsafeRawPointer, _ i: Int) -> Float { Float(bitPattern: UInt32(p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16) }
 }
 
-/// Few-row product: each weight row is loaded (and widened) once per block
-/// of up to 4 input rows while it sits in L1, so memory sees every weight
-/// once per call. A row's sum is formed the same way whatever `rows` is.
+/// Few-row product. Four weight rows are streamed side by side (four memory
+/// streams in flight, which a single-stream loop leaves to the prefetcher)
+/// against one or two input rows at a time; the four rows stay in L1 for the
+/// next pair of input rows, so memory sees every weight once per call. Each
+/// (input row, output) sum has its own accumulator and is formed in the same
+/// order whatever `rows`, the blocking or the thread count.
 @inline(__always)
-func fewRowDot<L: WeightLoad>(_: L.Type, _ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, j0: Int, cols: Int, _ y: UnsafeMutablePointer<Float>) {
-    let k = w.cols, out = w.rows
-    let k16 = k / 16 * 16
-    for j in j0..<(j0 + cols) {
-        let wr = w.data + j * k * L.width
-        var r = 0
-        while r < rows {
-            let nr = min(4, rows - r)
-            let x0 = x + r * k
-            let x1 = x + min(r + 1, rows - 1) * k
-            let x2 = x + min(r + 2, rows - 1) * k
-            let x3 = x + min(r + 3, rows - 1) * k
-            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-            var i = 0
-            while i < k16 {
-                let wv = L.load16(wr, i)
-                a0.addProduct(loadF(x0, i), wv)
-                a1.addProduct(loadF(x1, i), wv)
-                a2.addProduct(loadF(x2, i), wv)
-                a3.addProduct(loadF(x3, i), wv)
-                i += 16
-            }
-            var s = SIMD4<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum())
-            while i < k {
-                let wv = L.load1(wr, i)
-                s[0] += x0[i] * wv; s[1] += x1[i] * wv; s[2] += x2[i] * wv; s[3] += x3[i] * wv
-                i += 1
-            }
-            for q in 0..<nr { y[(r + q) * out + j] = s[q] }
-            r += 4
+func fewRowDot<L: WeightLoad>(_: L.Type, _ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, j0: Int, cols: Int,
+                               _ y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>?) {
+    let k = w.cols, stride = k * L.width
+    let end = j0 + cols
+    var j = j0
+    while j < end {
+        let nj = min(4, end - j)
+        // Past the chunk's end the last row is repeated; those sums are not stored.
+        let wr = (w.data + j * stride, w.data + min(j + 1, end - 1) * stride,
+                  w.data + min(j + 2, end - 1) * stride, w.data + min(j + 3, end - 1) * stride)
+        if let scratch {
+            widen(UnsafeRawBufferPointer(start: wr.0, count: stride), dtype: w.dtype, into: scratch, count: k)
+            widen(UnsafeRawBufferPointer(start: wr.1, count: stride), dtype: w.dtype, into: scratch + k, count: k)
+            widen(UnsafeRawBufferPointer(start: wr.2, count: stride), dtype: w.dtype, into: scratch + 2 * k, count: k)
+            widen(UnsafeRawBufferPointer(start: wr.3, count: stride), dtype: w.dtype, into: scratch + 3 * k, count: k)
+            let f = UnsafeRawPointer(scratch)
+            rowPairs(LoadF32.self, (f, f + 4 * k, f + 8 * k, f + 12 * k), x, rows: rows, k: k, y + j, out: w.rows, nj: nj)
+        } else {
+            rowPairs(L.self, wr, x, rows: rows, k: k, y + j, out: w.rows, nj: nj)
+        }
+        j += nj
+    }
+}
+
+/// All input rows against one block of four weight rows, two rows at a time.
+@inline(__always)
+func rowPairs<L: WeightLoad>(_: L.Type, _ wr: FourRows, _ x: UnsafePointer<Float>, rows: Int, k: Int,
+                             _ y: UnsafeMutablePointer<Float>, out: Int, nj: Int) {
+    var r = 0
+    while r < rows {
+        if rows - r >= 2 {
+            let s = dot4x2(L.self, wr, x + r * k, x + (r + 1) * k, k)
+            for p in 0..<nj { y[r * out + p] = s.0[p]; y[(r + 1) * out + p] = s.1[p] }
+            r += 2
+        } else {
+            let s = dot4x1(L.self, wr, x + r * k, k)
+            for p in 0..<nj { y[r * out + p] = s[p] }
+            r += 1
         }
     }
+}
+
+typealias FourRows = (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer)
+
+/// Dot products of one input row with four weight rows.
+@inline(__always)
+func dot4x1<L: WeightLoad>(_: L.Type, _ w: FourRows, _ x: UnsafePointer<Float>, _ k: Int) -> SIMD4<Float> {
+    let k16 = k / 16 * 16
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+    var i = 0
+    while i < k16 {
+        let xv = loadF(x, i)
+        a0.addProduct(xv, L.load16(w.0, i))
+        a1.addProduct(xv, L.load16(w.1, i))
+        a2.addProduct(xv, L.load16(w.2, i))
+        a3.addProduct(xv, L.load16(w.3, i))
+        i += 16
+    }
+    var s = SIMD4<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum())
+    while i < k {
+        s[0] += x[i] * L.load1(w.0, i); s[1] += x[i] * L.load1(w.1, i)
+        s[2] += x[i] * L.load1(w.2, i); s[3] += x[i] * L.load1(w.3, i)
+        i += 1
+    }
+    return s
+}
+
+/// Dot products of two input rows with four weight rows (each weight load serves both rows).
+@inline(__always)
+func dot4x2<L: WeightLoad>(_: L.Type, _ w: FourRows, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>,
+                           _ k: Int) -> (SIMD4<Float>, SIMD4<Float>) {
+    let k16 = k / 16 * 16
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+    var b0 = SIMD16<Float>(), b1 = SIMD16<Float>(), b2 = SIMD16<Float>(), b3 = SIMD16<Float>()
+    var i = 0
+    while i < k16 {
+        let u = loadF(x0, i), v = loadF(x1, i)
+        let w0 = L.load16(w.0, i), w1 = L.load16(w.1, i), w2 = L.load16(w.2, i), w3 = L.load16(w.3, i)
+        a0.addProduct(u, w0); a1.addProduct(u, w1); a2.addProduct(u, w2); a3.addProduct(u, w3)
+        b0.addProduct(v, w0); b1.addProduct(v, w1); b2.addProduct(v, w2); b3.addProduct(v, w3)
+        i += 16
+    }
+    var s = SIMD4<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum())
+    var t = SIMD4<Float>(b0.sum(), b1.sum(), b2.sum(), b3.sum())
+    while i < k {
+        let p = SIMD4<Float>(L.load1(w.0, i), L.load1(w.1, i), L.load1(w.2, i), L.load1(w.3, i))
+        s += x0[i] * p; t += x1[i] * p
+        i += 1
+    }
+    return (s, t)
 }

@@ -1,5 +1,5 @@
 import COpenBLAS
-import CTokenizerKernels
+import CKernels
 import Foundation
 
 /// NBP's CausalConv3d: pad by repeating edge values, 2*(kt/2) frames in front
@@ -35,6 +35,9 @@ final class CausalConv3D {
     /// Tests set this to run the OpenBLAS path on AVX-512 machines too.
     static var forceBLAS = false
     static let hasBF16 = tk_has_avx512_bf16() != 0
+    /// bf16 kernels run on AMX tiles where the CPU has them (tests switch it off
+    /// to check the vdpbf16ps kernel too).
+    nonisolated(unsafe) static var useAMX = tk_has_amx() != 0
     /// Positions per gather + GEMM block (one block per thread at a time).
     static let blockRows = 192
 
@@ -176,7 +179,11 @@ final class CausalConv3D {
                     rowTable(frames: fr, g: g, from: p0, count: n, elem: elem, into: table)
                     if let bf16 {
                         table.withMemoryRebound(to: UnsafePointer<UInt16>?.self, capacity: n * taps) {
-                            tk_conv_bf16(Int32(n), Int32(cout), Int32(cin), Int32(taps), $0, bf16, out.data + p0 * cout, cout)
+                            if Self.useAMX {
+                                tk_conv_bf16_amx(Int32(n), Int32(cout), Int32(cin), Int32(taps), $0, bf16, out.data + p0 * cout, cout)
+                            } else {
+                                tk_conv_bf16(Int32(n), Int32(cout), Int32(cin), Int32(taps), $0, bf16, out.data + p0 * cout, cout)
+                            }
                         }
                     } else {
                         table.withMemoryRebound(to: UnsafePointer<Float>?.self, capacity: n * taps) {

@@ -1,4 +1,4 @@
-import CTokenizerKernels
+import CKernels
 import Foundation
 
 /// NBP's GroupNorm3D (nn.GroupNorm applied to every frame on its own, biased

@@ -1,5 +1,5 @@
 import COpenBLAS
-import CTokenizerKernels
+import CKernels
 import Foundation
 
 /// Timing of one clip decode with a tokenizer, next to the sgemm bound.

@@ -1,4 +1,4 @@
-#include "tokenizer_kernels.h"
+#include "ckernels.h"
 #include <stdlib.h>
 
 // Plain loops over the channel axis, vectorised by the compiler for each

@@ -1,4 +1,4 @@
-#include "tokenizer_kernels.h"
+#include "ckernels.h"
 #include <immintrin.h>
 #include <string.h>
 

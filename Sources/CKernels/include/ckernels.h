@@ -1,4 +1,5 @@
-// AVX-512 GEMM kernels for the tokenizer's convolutions: C[M][N] += A[M][K] * B,
+// AVX-512 kernels. The transformer's few-row products (fewrows.c), and the
+// GEMMs of the tokenizer's convolutions (kernels.c): C[M][N] += A[M][K] * B,
 // B packed once per layer (columns grouped by 64, zero padded to a multiple
 // of 16). fp32 uses FMA; bf16 uses vdpbf16ps (AVX512_BF16), fp32 accumulation.
 // Callers check tk_has_avx512() / tk_has_avx512_bf16() and fall back to BLAS.
@@ -32,3 +33,14 @@ void tk_f32_to_bf16(long n, const float *src, uint16_t *dst);
 void tk_channel_sums(long n, int c, const float *x, const float *center, int power, double *sums);
 // y = s * sigmoid(beta * s) with s = x * scale[c] + offset[c].
 void tk_affine_swish(long n, int c, const float *x, float *y, const float *scale, const float *offset, const float *beta);
+
+// Few-row product (AVX-512): y[r * ldy + j] = sum_i x[r * k + i] * W[j][i] for
+// r < rows and j0 <= j < j0 + cols; W row-major with k columns, stored as
+// PK_F32, PK_F16 or PK_BF16. Callers check tk_has_avx512().
+enum { PK_F32 = 0, PK_F16 = 1, PK_BF16 = 2 };
+void pk_fewrows(int rows, int k, const float *x, const void *w, int dtype, int j0, int cols, float *y, long ldy);
+
+// AMX (amx-tile, amx-bf16, and the kernel's permission to use tiles): 1 or 0.
+int tk_has_amx(void);
+// tk_conv_bf16 on AMX tiles: same operands and result (fp32 sums in another order).
+void tk_conv_bf16_amx(int M, int N, int cin, int taps, const uint16_t *const *rows, const uint16_t *Bp, float *C, long ldc);

@@ -1,0 +1,79 @@
+#include "ckernels.h"
+#include <immintrin.h>
+
+// Few-row products y = x W^T for the transformer's decode steps (a handful of
+// rows against a weight matrix read once from memory). Four weight rows are
+// streamed side by side against R input rows; each (row, output) pair has its
+// own zmm accumulator, reduced at the end, so a sum does not depend on R, on
+// the blocking or on the thread count.
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+
+AVX512 static inline __m512 load_f32(const void *w, long i, __mmask16 m) {
+    return _mm512_maskz_loadu_ps(m, (const float *)w + i);
+}
+AVX512 static inline __m512 load_f16(const void *w, long i, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i));
+}
+AVX512 static inline __m512 load_bf16(const void *w, long i, __mmask16 m) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i)), 16));
+}
+
+enum { sizeof_f32 = 4, sizeof_f16 = 2, sizeof_bf16 = 2 };
+
+// R input rows (R = 1, 2 or 4) against the four weight rows w[0..3], weights of type T.
+#define BLOCK(R, T)                                                                                \
+AVX512 static void block_##R##_##T(const float *x, long ldx, const void *const *w, int k,          \
+                                   float *y, long ldy, int nj, const char *const *next) {           \
+    __m512 acc[R][4];                                                                              \
+    for (int r = 0; r < R; r++)                                                                    \
+        for (int p = 0; p < 4; p++) acc[r][p] = _mm512_setzero_ps();                               \
+    for (long i = 0; i < k; i += 16) {                                                             \
+        __mmask16 m = k - i >= 16 ? 0xFFFF : (__mmask16)((1u << (k - i)) - 1);                     \
+        __m512 wv[4];                                                                              \
+        for (int p = 0; p < 4; p++) wv[p] = load_##T(w[p], i, m);                                  \
+        if (next)   /* keep memory busy while later passes work from L1 */                         \
+            for (int p = 0; p < 4; p++) _mm_prefetch(next[p] + i * sizeof_##T, _MM_HINT_T0);       \
+        for (int r = 0; r < R; r++) {                                                              \
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + r * ldx + i);                                 \
+            for (int p = 0; p < 4; p++) acc[r][p] = _mm512_fmadd_ps(xv, wv[p], acc[r][p]);         \
+        }                                                                                          \
+    }                                                                                              \
+    for (int r = 0; r < R; r++)                                                                    \
+        for (int p = 0; p < nj; p++) y[r * ldy + p] = _mm512_reduce_add_ps(acc[r][p]);             \
+}
+
+#define ROWS(T)                                                                                    \
+BLOCK(1, T)                                                                                        \
+BLOCK(2, T)                                                                                        \
+BLOCK(4, T)                                                                                        \
+AVX512 static void fewrows_##T(int rows, int k, const float *x, const void *w, int width, int j0,  \
+                               int cols, float *y, long ldy) {                                     \
+    int end = j0 + cols;                                                                           \
+    for (int j = j0; j < end; j += 4) {                                                            \
+        int nj = end - j < 4 ? end - j : 4;                                                        \
+        const void *wr[4];                                                                         \
+        const char *nx[4];                                                                         \
+        for (int p = 0; p < 4; p++) {  /* past the end the last row repeats; not stored */        \
+            wr[p] = (const char *)w + (long)(j + p < end ? j + p : end - 1) * k * width;           \
+            nx[p] = (const char *)w + (long)(j + 4 + p < end ? j + 4 + p : end - 1) * k * width;   \
+        }                                                                                          \
+        int r = 0;                                                                                 \
+        const char *const *pf = nx;    /* the first pass prefetches the next block */              \
+        for (; r + 4 <= rows; r += 4, pf = 0) block_4_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, pf); \
+        for (; r + 2 <= rows; r += 2, pf = 0) block_2_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, pf); \
+        for (; r < rows; r++, pf = 0) block_1_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, pf); \
+    }                                                                                              \
+}
+ROWS(f32)
+ROWS(f16)
+ROWS(bf16)
+
+void pk_fewrows(int rows, int k, const float *x, const void *w, int dtype, int j0, int cols,
+                float *y, long ldy) {
+    switch (dtype) {
+    case PK_F16: fewrows_f16(rows, k, x, w, 2, j0, cols, y, ldy); break;
+    case PK_BF16: fewrows_bf16(rows, k, x, w, 2, j0, cols, y, ldy); break;
+    default: fewrows_f32(rows, k, x, w, 4, j0, cols, y, ldy); break;
+    }
+}
