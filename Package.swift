@@ -44,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "par-video",
             dependencies: [
-                "PARVideo",
+                "PARVideo", "CKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: hotCode

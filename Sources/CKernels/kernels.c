@@ -4,7 +4,7 @@
 
 #define MR 6     // rows (positions) per micro tile
 #define GW 64    // columns per packed group (4 zmm)
-#define KC 256   // depth per cache block (pairs for bf16)
+#define KC 128   // depth per cache block (pairs for bf16): a 128 x 64 fp32 slice of B (32 KB) stays in L1
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 #define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16")))

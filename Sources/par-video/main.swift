@@ -1,9 +1,14 @@
 import ArgumentParser
+import CKernels
 import Foundation
 import PARVideo
 
 // Before anything else: a misdetected OpenBLAS core costs 10x in sgemm.
 OpenBLASCore.reexecIfMisdetected()
+
+// Large activation buffers come and go in every decoder layer: keep freed
+// memory in the heap, so each new buffer does not fault in zeroed pages again.
+pk_keep_freed_memory()
 
 // Interrupts remove partial outputs from the very start.
 AtomicOutput.installHandlers()

@@ -44,3 +44,7 @@ void pk_fewrows(int rows, int k, const float *x, const void *w, int dtype, int j
 int tk_has_amx(void);
 // tk_conv_bf16 on AMX tiles: same operands and result (fp32 sums in another order).
 void tk_conv_bf16_amx(int M, int N, int cin, int taps, const uint16_t *const *rows, const uint16_t *Bp, float *C, long ldc);
+
+// Keep freed large blocks in the heap for reuse (glibc mallopt), instead of
+// unmapping them: the tokenizer allocates activations of tens of MB per layer.
+void pk_keep_freed_memory(void);
