@@ -10,7 +10,7 @@ ACTION ?= PlayingGuitar
 FRAMES ?= 17
 OUT ?= out.mp4
 
-.PHONY: deps pydeps build run test swift-test py-test bench fvd clean
+.PHONY: deps pydeps build run test swift-test py-test bench bench-all fvd clean
 
 deps:
 	@command -v swift >/dev/null || { echo "swift not found: install Swift 6 (https://www.swift.org/install/linux/) and put it on PATH"; exit 1; }
@@ -54,6 +54,10 @@ test: swift-test py-test
 
 bench: build
 	.build/release/par-video bench
+
+# Every figure of BENCHMARKS.md (about 15 minutes; the PyTorch peer needs torch)
+bench-all: build
+	tools/bench_all.sh
 
 # FVD between two clip sets (docs/FVD.md): make fvd REAL=dir GEN=dir [FVD_ARGS="--protocol 10k"]
 fvd: pydeps

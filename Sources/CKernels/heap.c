@@ -7,3 +7,6 @@ void pk_keep_freed_memory(void) {
     mallopt(M_MMAP_THRESHOLD, 1 << 30);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
+
+// Give free heap pages back to the kernel now (after a large scratch buffer).
+void pk_release_freed_memory(void) { malloc_trim(0); }

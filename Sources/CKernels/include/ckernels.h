@@ -48,3 +48,5 @@ void tk_conv_bf16_amx(int M, int N, int cin, int taps, const uint16_t *const *ro
 // Keep freed large blocks in the heap for reuse (glibc mallopt), instead of
 // unmapping them: the tokenizer allocates activations of tens of MB per layer.
 void pk_keep_freed_memory(void);
+// Give free heap pages back to the kernel now (glibc malloc_trim).
+void pk_release_freed_memory(void);

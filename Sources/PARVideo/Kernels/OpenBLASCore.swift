@@ -25,7 +25,9 @@ public enum OpenBLASCore {
         let args = CommandLine.arguments
         var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) }
         argv.append(nil)
-        execv("/proc/self/exe", &argv)
+        // The binary's own path (not /proc/self/exe, which would name the process "exe").
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/proc/self/exe"
+        execv(path, &argv)
         // execv returned: carry on with the slow kernels rather than fail.
     }
 }
