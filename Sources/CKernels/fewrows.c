@@ -24,7 +24,8 @@ enum { sizeof_f32 = 4, sizeof_f16 = 2, sizeof_bf16 = 2 };
 // R input rows (R = 1, 2 or 4) against the four weight rows w[0..3], weights of type T.
 #define BLOCK(R, T)                                                                                \
 AVX512 static void block_##R##_##T(const float *x, long ldx, const void *const *w, int k,          \
-                                   float *y, long ldy, int nj, const char *const *next) {           \
+                                   float *y, long ldy, int nj, const char *const *next,            \
+                                   long pf_lo, long pf_hi) {                                       \
     __m512 acc[R][4];                                                                              \
     for (int r = 0; r < R; r++)                                                                    \
         for (int p = 0; p < 4; p++) acc[r][p] = _mm512_setzero_ps();                               \
@@ -32,7 +33,7 @@ AVX512 static void block_##R##_##T(const float *x, long ldx, const void *const *
         __mmask16 m = k - i >= 16 ? 0xFFFF : (__mmask16)((1u << (k - i)) - 1);                     \
         __m512 wv[4];                                                                              \
         for (int p = 0; p < 4; p++) wv[p] = load_##T(w[p], i, m);                                  \
-        if (next)   /* keep memory busy while later passes work from L1 */                         \
+        if (i >= pf_lo && i < pf_hi)  /* this pass's share of the next block */                    \
             for (int p = 0; p < 4; p++) _mm_prefetch(next[p] + i * sizeof_##T, _MM_HINT_T0);       \
         for (int r = 0; r < R; r++) {                                                              \
             __m512 xv = _mm512_maskz_loadu_ps(m, x + r * ldx + i);                                 \
@@ -58,11 +59,17 @@ AVX512 static void fewrows_##T(int rows, int k, const float *x, const void *w, i
             wr[p] = (const char *)w + (long)(j + p < end ? j + p : end - 1) * k * width;           \
             nx[p] = (const char *)w + (long)(j + 4 + p < end ? j + 4 + p : end - 1) * k * width;   \
         }                                                                                          \
+        /* Every pass over the input rows prefetches its share of the next four weight  */        \
+        /* rows, so memory stays busy while the later passes work from L1.               */        \
+        int passes = rows / 4 + (rows % 4) / 2 + rows % 2, q = 0;                                  \
+        long slice = ((k + passes - 1) / passes + 15) / 16 * 16;                                   \
         int r = 0;                                                                                 \
-        const char *const *pf = nx;    /* the first pass prefetches the next block */              \
-        for (; r + 4 <= rows; r += 4, pf = 0) block_4_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, pf); \
-        for (; r + 2 <= rows; r += 2, pf = 0) block_2_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, pf); \
-        for (; r < rows; r++, pf = 0) block_1_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, pf); \
+        for (; r + 4 <= rows; r += 4, q++)                                                         \
+            block_4_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, nx, q * slice, (q + 1) * slice); \
+        for (; r + 2 <= rows; r += 2, q++)                                                         \
+            block_2_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, nx, q * slice, (q + 1) * slice); \
+        for (; r < rows; r++, q++)                                                                 \
+            block_1_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, nx, q * slice, (q + 1) * slice); \
     }                                                                                              \
 }
 ROWS(f32)

@@ -20,7 +20,7 @@ struct Generate: ParsableCommand {
                                             valueName: "id|name"))
     var action: String
 
-    @Option(name: .long, help: ArgumentHelp("Frames to generate, at least 1; beyond the model's clip length the clip is extended in time, each step re-encoding its last frames as context. (default: the model's clip length, 17 for UCF-101)",
+    @Option(name: .long, help: ArgumentHelp("Frames to generate, at least 1; beyond the model's clip length the clip is extended in time, each step continuing from its last latent frames. (default: the model's clip length, 17 for UCF-101)",
                                             valueName: "N"))
     var frames: Int?
 

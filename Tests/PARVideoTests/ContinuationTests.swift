@@ -133,32 +133,36 @@ final class ContinuationTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("d.mp4").path))
     }
 
-    /// Motion continuity across joins needs a well-trained model: with
-    /// PAR_VIDEO_MODEL set to one, 40 frames are rendered and the mean
-    /// frame-to-frame difference at the joins must stay within 2x the median
-    /// of the other transitions. Opt-in: the built-in model fails it today
-    /// (joins 9.6 vs 2.3 elsewhere, 2026-11-27): its tokenizer (21.4 dB)
-    /// re-decodes the context visibly differently from the frames it replaces.
+    /// Motion continuity across joins, on the built-in model (or PAR_VIDEO_MODEL):
+    /// 40 frames for several actions; at the joins the mean frame-to-frame
+    /// difference must stay within 2x the median of the other transitions.
+    /// (Re-decoding cube by cube failed this on the built-in model, joins 9.6
+    /// vs 2.3; decoding the whole latent sequence causally passes.)
     func testMotionContinuesAcrossJoinsWithTrainedModel() throws {
-        guard let path = ProcessInfo.processInfo.environment["PAR_VIDEO_MODEL"], !path.isEmpty else {
-            throw XCTSkip("set PAR_VIDEO_MODEL to a trained bundle for the motion-continuity check")
-        }
+        let builtin = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../models/builtin").standardized.path
+        let env = ProcessInfo.processInfo.environment["PAR_VIDEO_MODEL"] ?? ""
+        let path = env.isEmpty ? builtin : env
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("no models/builtin in this checkout") }
         let p = try VideoPipeline(bundle: try ModelBundle.load(path))
-        var timings = RenderTimings()
-        let clip = try p.render(actions: [0], seeds: [1], options: SamplingOptions(p.config.sampling), fps: 8,
-                                frames: 40, timings: &timings)[0].frames
-        XCTAssertEqual(clip.count, 40)
-        var diffs: [Double] = []
-        for t in 1..<clip.count {
-            let a = clip.frame(t - 1), b = clip.frame(t)
-            diffs.append(zip(a, b).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) } / Double(a.count))
+        for (action, seed) in [(0, 1), (12, 2), (57, 3), (88, 4)] as [(Int, UInt64)] {
+            var timings = RenderTimings()
+            let clip = try p.render(actions: [action], seeds: [seed], options: SamplingOptions(p.config.sampling), fps: 8,
+                                    frames: 40, timings: &timings)[0].frames
+            XCTAssertEqual(clip.count, 40)
+            var diffs: [Double] = []
+            for t in 1..<clip.count {
+                let a = clip.frame(t - 1), b = clip.frame(t)
+                diffs.append(zip(a, b).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) } / Double(a.count))
+            }
+            // Transition t-1 -> t crosses a join when t = clipFrames + k * framesPerExtension.
+            let joins = Set(stride(from: p.clipFrames, to: clip.count, by: p.framesPerExtension))
+            let atJoins = diffs.indices.filter { joins.contains($0 + 1) }.map { diffs[$0] }
+            let rest = diffs.indices.filter { !joins.contains($0 + 1) }.map { diffs[$0] }.sorted()
+            let joinMean = atJoins.reduce(0, +) / Double(atJoins.count), restMedian = rest[rest.count / 2]
+            print(String(format: "continuation: action %d: mean |diff| at %d joins %.2f, median elsewhere %.2f",
+                         action, atJoins.count, joinMean, restMedian))
+            XCTAssertLessThanOrEqual(joinMean, 2 * restMedian, "action \(action)")
         }
-        // Transition t-1 -> t crosses a join when t = clipFrames + k * framesPerExtension.
-        let joins = Set(stride(from: p.clipFrames, to: clip.count, by: p.framesPerExtension))
-        let atJoins = diffs.indices.filter { joins.contains($0 + 1) }.map { diffs[$0] }
-        let rest = diffs.indices.filter { !joins.contains($0 + 1) }.map { diffs[$0] }.sorted()
-        let joinMean = atJoins.reduce(0, +) / Double(atJoins.count), restMedian = rest[rest.count / 2]
-        print("continuation: mean |diff| at \(atJoins.count) joins \(joinMean), median elsewhere \(restMedian)")
-        XCTAssertLessThanOrEqual(joinMean, 2 * restMedian)
     }
 }

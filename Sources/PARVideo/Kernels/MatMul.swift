@@ -30,7 +30,7 @@ public struct WeightMatrix: @unchecked Sendable {
 /// call, which costs more than the product itself for a few dozen rows
 /// (measured: `par-video bench --kernels`). From here on sgemm runs
 /// (compute bound), half weights widened to fp32 tile by tile.
-let fewRowsMax = 16
+let fewRowsMax = 48
 /// The few-row products run the C AVX-512 kernel when the CPU has it (tests
 /// switch it off to check the portable Swift kernel, which sums in the same order).
 nonisolated(unsafe) var useAVX512FewRows = tk_has_avx512() != 0
