@@ -21,56 +21,72 @@ AVX512 static inline __m512 load_bf16(const void *w, long i, __mmask16 m) {
 
 enum { sizeof_f32 = 4, sizeof_f16 = 2, sizeof_bf16 = 2 };
 
-// R input rows (R = 1, 2 or 4) against the four weight rows w[0..3], weights of type T.
-#define BLOCK(R, T)                                                                                \
-AVX512 static void block_##R##_##T(const float *x, long ldx, const void *const *w, int k,          \
+// R input rows against NW weight rows w[0..NW-1] (4 or 8), weights of type T.
+#define BLOCK(R, NW, T)                                                                            \
+AVX512 static void block_##R##x##NW##_##T(const float *x, long ldx, const void *const *w, int k,   \
                                    float *y, long ldy, int nj, const char *const *next,            \
                                    long pf_lo, long pf_hi) {                                       \
-    __m512 acc[R][4];                                                                              \
+    __m512 acc[R][NW];                                                                             \
     for (int r = 0; r < R; r++)                                                                    \
-        for (int p = 0; p < 4; p++) acc[r][p] = _mm512_setzero_ps();                               \
+        for (int p = 0; p < NW; p++) acc[r][p] = _mm512_setzero_ps();                              \
     for (long i = 0; i < k; i += 16) {                                                             \
         __mmask16 m = k - i >= 16 ? 0xFFFF : (__mmask16)((1u << (k - i)) - 1);                     \
-        __m512 wv[4];                                                                              \
-        for (int p = 0; p < 4; p++) wv[p] = load_##T(w[p], i, m);                                  \
+        __m512 wv[NW];                                                                             \
+        for (int p = 0; p < NW; p++) wv[p] = load_##T(w[p], i, m);                                 \
         if (i >= pf_lo && i < pf_hi)  /* this pass's share of the next block */                    \
-            for (int p = 0; p < 4; p++) _mm_prefetch(next[p] + i * sizeof_##T, _MM_HINT_T0);       \
+            for (int p = 0; p < NW; p++) _mm_prefetch(next[p] + i * sizeof_##T, _MM_HINT_T0);      \
         for (int r = 0; r < R; r++) {                                                              \
             __m512 xv = _mm512_maskz_loadu_ps(m, x + r * ldx + i);                                 \
-            for (int p = 0; p < 4; p++) acc[r][p] = _mm512_fmadd_ps(xv, wv[p], acc[r][p]);         \
+            for (int p = 0; p < NW; p++) acc[r][p] = _mm512_fmadd_ps(xv, wv[p], acc[r][p]);        \
         }                                                                                          \
     }                                                                                              \
     for (int r = 0; r < R; r++)                                                                    \
         for (int p = 0; p < nj; p++) y[r * ldy + p] = _mm512_reduce_add_ps(acc[r][p]);             \
 }
 
+// One block of NW weight rows against all input rows, R at a time (the largest first).
+// Every pass prefetches its share of the next NW weight rows, so memory stays busy
+// while the later passes work from cache.
+#define PASSES(NW, T, R1, R2, R3)                                                                  \
+AVX512 static void pass_##NW##_##T(int rows, int k, const float *x, const void *w, int width,      \
+                                   int j, int end, float *y, long ldy) {                           \
+    int nj = end - j < NW ? end - j : NW;                                                          \
+    const void *wr[NW];                                                                            \
+    const char *nx[NW];                                                                            \
+    for (int p = 0; p < NW; p++) {  /* past the end the last row repeats; not stored */           \
+        wr[p] = (const char *)w + (long)(j + p < end ? j + p : end - 1) * k * width;               \
+        nx[p] = (const char *)w + (long)(j + NW + p < end ? j + NW + p : end - 1) * k * width;     \
+    }                                                                                              \
+    int passes = rows / R1 + (rows % R1) / R2 + (rows % R1) % R2 / R3, q = 0;                      \
+    long slice = ((k + passes - 1) / passes + 15) / 16 * 16;                                       \
+    int r = 0;                                                                                     \
+    for (; r + R1 <= rows; r += R1, q++)                                                           \
+        block_##R1##x##NW##_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, nx, q * slice, (q + 1) * slice); \
+    for (; r + R2 <= rows; r += R2, q++)                                                           \
+        block_##R2##x##NW##_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, nx, q * slice, (q + 1) * slice); \
+    for (; r < rows; r += R3, q++)                                                                 \
+        block_##R3##x##NW##_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, nx, q * slice, (q + 1) * slice); \
+}
+
+// Up to 3 input rows: four weight rows at a time (more memory streams than work);
+// 4 rows and more: eight weight rows against pairs of input rows, so that each
+// input-row load serves eight products. The blocking never changes a sum: each
+// (row, output) pair has its own accumulator over the whole of k.
 #define ROWS(T)                                                                                    \
-BLOCK(1, T)                                                                                        \
-BLOCK(2, T)                                                                                        \
-BLOCK(4, T)                                                                                        \
+BLOCK(1, 4, T)                                                                                     \
+BLOCK(2, 4, T)                                                                                     \
+BLOCK(4, 4, T)                                                                                     \
+BLOCK(1, 8, T)                                                                                     \
+BLOCK(2, 8, T)                                                                                     \
+PASSES(4, T, 4, 2, 1)                                                                              \
+PASSES(8, T, 2, 2, 1)                                                                              \
 AVX512 static void fewrows_##T(int rows, int k, const float *x, const void *w, int width, int j0,  \
                                int cols, float *y, long ldy) {                                     \
     int end = j0 + cols;                                                                           \
-    for (int j = j0; j < end; j += 4) {                                                            \
-        int nj = end - j < 4 ? end - j : 4;                                                        \
-        const void *wr[4];                                                                         \
-        const char *nx[4];                                                                         \
-        for (int p = 0; p < 4; p++) {  /* past the end the last row repeats; not stored */        \
-            wr[p] = (const char *)w + (long)(j + p < end ? j + p : end - 1) * k * width;           \
-            nx[p] = (const char *)w + (long)(j + 4 + p < end ? j + 4 + p : end - 1) * k * width;   \
-        }                                                                                          \
-        /* Every pass over the input rows prefetches its share of the next four weight  */        \
-        /* rows, so memory stays busy while the later passes work from L1.               */        \
-        int passes = rows / 4 + (rows % 4) / 2 + rows % 2, q = 0;                                  \
-        long slice = ((k + passes - 1) / passes + 15) / 16 * 16;                                   \
-        int r = 0;                                                                                 \
-        for (; r + 4 <= rows; r += 4, q++)                                                         \
-            block_4_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, nx, q * slice, (q + 1) * slice); \
-        for (; r + 2 <= rows; r += 2, q++)                                                         \
-            block_2_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, nx, q * slice, (q + 1) * slice); \
-        for (; r < rows; r++, q++)                                                                 \
-            block_1_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, nx, q * slice, (q + 1) * slice); \
-    }                                                                                              \
+    if (rows >= 4)                                                                                 \
+        for (int j = j0; j < end; j += 8) pass_8_##T(rows, k, x, w, width, j, end, y, ldy);        \
+    else                                                                                           \
+        for (int j = j0; j < end; j += 4) pass_4_##T(rows, k, x, w, width, j, end, y, ldy);        \
 }
 ROWS(f32)
 ROWS(f16)
