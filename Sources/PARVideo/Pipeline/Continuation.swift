@@ -88,12 +88,18 @@ extension VideoPipeline {
             lead = Array(repeating: nil, count: clips.count)
             targets = Array(repeating: frames, count: actions.count)
         }
-        if clips.indices.contains(where: { clips[$0].frames.count < targets[$0] }) && framesPerExtension < 1 {
+        let plane = config.cube[1] * config.cube[2]
+        // Frames clip b will have once its latent sequence is decoded: the real frames
+        // and those after the context, or all of them.
+        func frameCount(_ b: Int) -> Int {
+            let decoded = tokenizer.config.outputShape(t: latents[b].count / plane, h: config.cube[1], w: config.cube[2]).frames
+            return lead[b].map { $0.count + decoded - contextFrames } ?? decoded
+        }
+        if clips.indices.contains(where: { frameCount($0) < targets[$0] }) && framesPerExtension < 1 {
             throw WeightsError("this model's clips have \(config.cube[0]) latent frame(s): too few to continue a clip")
         }
-        let plane = config.cube[1] * config.cube[2]
         var e = 1
-        while clips.indices.contains(where: { clips[$0].frames.count < targets[$0] }) {
+        while clips.indices.contains(where: { frameCount($0) < targets[$0] }) {
             let t0 = DispatchTime.now().uptimeNanoseconds
             let context = latents.map { Array($0.suffix(contextLatents * plane)) }
             let t1 = DispatchTime.now().uptimeNanoseconds
@@ -101,11 +107,20 @@ extension VideoPipeline {
                                                seeds: seeds.map { Self.extensionSeed($0, e) },
                                                prefix: context, progress: progress)
             let t2 = DispatchTime.now().uptimeNanoseconds
-            let (w, h) = frameSize
             for (b, cube) in cubes.enumerated() {
                 latents[b] += cube.tokens[(contextLatents * plane)...]
-                let t = latents[b].count / plane
-                let pixels = try tokenizer.decode(cube: latents[b], t: t, h: config.cube[1], w: config.cube[2])
+                clips[b] = RenderedClip(action: actions[b], seed: seeds[b], cube: cube, frames: clips[b].frames)
+            }
+            timings.context += Double(t1 - t0) * 1e-9
+            timings.tokens += Double(t2 - t1) * 1e-9
+            e += 1
+        }
+        // Each extended sequence is decoded once, after its last extension.
+        if e > 1 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let (w, h) = frameSize
+            for b in clips.indices {
+                let pixels = try tokenizer.decode(cube: latents[b], t: latents[b].count / plane, h: config.cube[1], w: config.cube[2])
                 let decoded = VideoFrames(floats: pixels, count: pixels.count / (w * h * 3), height: h, width: w, fps: fps)
                 var joined = decoded
                 if let real = lead[b] {
@@ -113,13 +128,9 @@ extension VideoPipeline {
                     let new = decoded.frames(contextFrames..<decoded.count)
                     joined = VideoFrames(width: w, height: h, count: real.count + new.count, fps: fps, pixels: real.pixels + new.pixels)
                 }
-                clips[b] = RenderedClip(action: actions[b], seed: seeds[b], cube: cube, frames: joined)
+                clips[b] = RenderedClip(action: clips[b].action, seed: clips[b].seed, cube: clips[b].cube, frames: joined)
             }
-            let t3 = DispatchTime.now().uptimeNanoseconds
-            timings.context += Double(t1 - t0) * 1e-9
-            timings.tokens += Double(t2 - t1) * 1e-9
-            timings.decode += Double(t3 - t2) * 1e-9
-            e += 1
+            timings.decode += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         }
         return clips.indices.map { b in
             let c = clips[b]
