@@ -2,10 +2,10 @@
 #include <immintrin.h>
 
 // Few-row products y = x W^T for the transformer's decode steps (a handful of
-// rows against a weight matrix read once from memory). Four weight rows are
-// streamed side by side against R input rows; each (row, output) pair has its
-// own zmm accumulator, reduced at the end, so a sum does not depend on R, on
-// the blocking or on the thread count.
+// rows against a weight matrix read once from memory). Four or eight weight
+// rows are streamed side by side against R input rows; each (row, output) pair
+// has its own zmm accumulator, reduced at the end, so a sum does not depend on
+// R, on the blocking or on the thread count.
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 
@@ -48,14 +48,14 @@ AVX512 static void block_##R##x##NW##_##T(const float *x, long ldx, const void *
 // Every pass prefetches its share of the next NW weight rows, so memory stays busy
 // while the later passes work from cache.
 #define PASSES(NW, T, R1, R2, R3)                                                                  \
-AVX512 static void pass_##NW##_##T(int rows, int k, const float *x, const void *w, int width,      \
+AVX512 static void pass_##NW##_##T(int rows, int k, const float *x, const void *w,                 \
                                    int j, int end, float *y, long ldy) {                           \
     int nj = end - j < NW ? end - j : NW;                                                          \
     const void *wr[NW];                                                                            \
     const char *nx[NW];                                                                            \
     for (int p = 0; p < NW; p++) {  /* past the end the last row repeats; not stored */           \
-        wr[p] = (const char *)w + (long)(j + p < end ? j + p : end - 1) * k * width;               \
-        nx[p] = (const char *)w + (long)(j + NW + p < end ? j + NW + p : end - 1) * k * width;     \
+        wr[p] = (const char *)w + (long)(j + p < end ? j + p : end - 1) * k * sizeof_##T;          \
+        nx[p] = (const char *)w + (long)(j + NW + p < end ? j + NW + p : end - 1) * k * sizeof_##T;  \
     }                                                                                              \
     int passes = rows / R1 + (rows % R1) / R2 + (rows % R1) % R2 / R3, q = 0;                      \
     long slice = ((k + passes - 1) / passes + 15) / 16 * 16;                                       \
@@ -80,13 +80,13 @@ BLOCK(1, 8, T)                                                                  
 BLOCK(2, 8, T)                                                                                     \
 PASSES(4, T, 4, 2, 1)                                                                              \
 PASSES(8, T, 2, 2, 1)                                                                              \
-AVX512 static void fewrows_##T(int rows, int k, const float *x, const void *w, int width, int j0,  \
+AVX512 static void fewrows_##T(int rows, int k, const float *x, const void *w, int j0,             \
                                int cols, float *y, long ldy) {                                     \
     int end = j0 + cols;                                                                           \
     if (rows >= 4)                                                                                 \
-        for (int j = j0; j < end; j += 8) pass_8_##T(rows, k, x, w, width, j, end, y, ldy);        \
+        for (int j = j0; j < end; j += 8) pass_8_##T(rows, k, x, w, j, end, y, ldy);               \
     else                                                                                           \
-        for (int j = j0; j < end; j += 4) pass_4_##T(rows, k, x, w, width, j, end, y, ldy);        \
+        for (int j = j0; j < end; j += 4) pass_4_##T(rows, k, x, w, j, end, y, ldy);               \
 }
 ROWS(f32)
 ROWS(f16)
@@ -95,8 +95,8 @@ ROWS(bf16)
 void pk_fewrows(int rows, int k, const float *x, const void *w, int dtype, int j0, int cols,
                 float *y, long ldy) {
     switch (dtype) {
-    case PK_F16: fewrows_f16(rows, k, x, w, 2, j0, cols, y, ldy); break;
-    case PK_BF16: fewrows_bf16(rows, k, x, w, 2, j0, cols, y, ldy); break;
-    default: fewrows_f32(rows, k, x, w, 4, j0, cols, y, ldy); break;
+    case PK_F16: fewrows_f16(rows, k, x, w, j0, cols, y, ldy); break;
+    case PK_BF16: fewrows_bf16(rows, k, x, w, j0, cols, y, ldy); break;
+    default: fewrows_f32(rows, k, x, w, j0, cols, y, ldy); break;
     }
 }

@@ -80,7 +80,8 @@ final class TokenizerTests: XCTestCase {
     /// order; activations are rounded to bf16 between layers, so a few roundings differ.
     func testAMXAndVdpbf16psKernelsAgree() throws {
         try XCTSkipUnless(VideoTokenizer.hasBF16Kernels && CausalConv3D.useAMX, "CPU has no AMX")
-        defer { CausalConv3D.useAMX = true }
+        let saved = CausalConv3D.useAMX
+        defer { CausalConv3D.useAMX = saved }
         let exp = try expected("small_b")
         let s = exp.shape("indices"), cube = try exp.ints("indices")
         var out: [[Float]] = []

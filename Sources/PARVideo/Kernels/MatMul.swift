@@ -32,7 +32,8 @@ public struct WeightMatrix: @unchecked Sendable {
 /// (compute bound), half weights widened to fp32 tile by tile.
 let fewRowsMax = 48
 /// The few-row products run the C AVX-512 kernel when the CPU has it (tests
-/// switch it off to check the portable Swift kernel, which sums in the same order).
+/// switch it off to check the portable Swift kernel; each is independent of the
+/// row count on its own, but the two reduce their lanes in different orders).
 nonisolated(unsafe) var useAVX512FewRows = tk_has_avx512() != 0
 /// Output rows widened per sgemm tile (a 1280-wide tile is 640 KB: stays in L2).
 let halfTileRows = 128
@@ -66,12 +67,12 @@ public func matmul(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, _ y:
     Parallel.forEach(chunks) { c, worker in
         let j0 = c * size
         let cols = min(size, w.rows - j0)
-        if rows < fewRowsMax && useAVX512FewRows {
-            let dt: Int32 = w.dtype == .f32 ? Int32(PK_F32) : w.dtype == .f16 ? Int32(PK_F16) : Int32(PK_BF16)
-            pk_fewrows(Int32(rows), Int32(k), x, w.data, dt, Int32(j0), Int32(cols), y, w.rows)
-            return
-        }
         if rows < fewRowsMax {
+            if useAVX512FewRows {
+                let dt: Int32 = w.dtype == .f32 ? Int32(PK_F32) : w.dtype == .f16 ? Int32(PK_F16) : Int32(PK_BF16)
+                pk_fewrows(Int32(rows), Int32(k), x, w.data, dt, Int32(j0), Int32(cols), y, w.rows)
+                return
+            }
             // Half weights for more than two rows: each block of four weight rows is
             // widened once into fp32 scratch (it stays in L1) instead of once per row pair.
             let scratch = w.dtype != .f32 && rows > 2 ? TileScratch.shared.buffer(worker, count: 4 * k) : nil
@@ -139,12 +140,6 @@ func widen(_ raw: UnsafeRawBufferPointer, dtype: DType, into out: UnsafeMutableP
 @inline(__always)
 func bf16ToFloat(_ h: SIMD16<UInt16>) -> SIMD16<Float> {
     unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: h) &<< 16, to: SIMD16<Float>.self)
-}
-
-@inline(__always)
-func loadWide(_ p: UnsafeRawPointer, _ i: Int, bf16: Bool) -> SIMD16<Float> {
-    if bf16 { return bf16ToFloat(p.loadUnaligned(fromByteOffset: 2 * i, as: SIMD16<UInt16>.self)) }
-    return SIMD16<Float>(p.loadUnaligned(fromByteOffset: 2 * i, as: SIMD16<Float16>.self))
 }
 
 @inline(__always)

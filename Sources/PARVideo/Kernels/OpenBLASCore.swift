@@ -6,7 +6,8 @@ import Foundation
 /// and falls back to its SSE3 "Prescott" kernels: sgemm runs about 10x slower.
 /// It reads OPENBLAS_CORETYPE only when the library loads, so the CLI
 /// re-executes itself once with the core named (Cooperlake with AVX512_BF16,
-/// SkylakeX with AVX-512, Haswell with AVX2). A core named by the user is kept.
+/// SkylakeX with AVX-512; CPUs without AVX-512 are left as detected). A core
+/// named by the user is kept.
 public enum OpenBLASCore {
     public static var name: String { String(cString: openblas_get_corename()) }
 
