@@ -10,6 +10,9 @@
 4. --real-check more held-out clips (disjoint from the real set) through the same
    classifier: what real clips score (the accuracy target's reference), and the FVD
    of real clips against real clips (the floor at this sample size).
+5. --recon-check: the same disjoint clips through the tokenizer alone (`par-video
+   reconstruct`): its PSNR, reconstruction FVD and accuracy, the ceiling of what the
+   GPTs can reach through this tokenizer.
 
     python3 tools/eval_builtin.py --count 512 --out runs/eval > runs/eval.log 2>&1
 
@@ -72,6 +75,21 @@ def single_clip_seconds(binary: str, model: str, n: int, out: str) -> float:
     return round(float(np.median(times)), 3)
 
 
+def reconstruct_all(binary: str, model: str, src: str, dst: str) -> list[float]:
+    """Every clip folder of src through the tokenizer into dst (PNG frames); per-clip PSNR (dB, of the whole clip)."""
+    os.makedirs(dst, exist_ok=True)
+    psnrs = []
+    with open(os.path.join(src, "labels.csv")) as fh:
+        rows = list(csv.reader(fh))[1:]
+    for name, _ in rows:
+        r = subprocess.run([binary, "reconstruct", os.path.join(src, name), "--model", model, "--format", "frames",
+                            "--json", "-o", os.path.join(dst, name)], check=True, capture_output=True, text=True)
+        psnrs.append(json.loads(r.stdout)["psnr_db"])
+    with open(os.path.join(src, "labels.csv")) as fin, open(os.path.join(dst, "labels.csv"), "w") as fout:
+        fout.write(fin.read())
+    return psnrs
+
+
 def fvd(real: str, gen: str, cache: str, count: int) -> dict:
     r = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "fvd", "fvd.py"), "--real", real,
                         "--gen", gen, "--max-clips", str(count), "--cache-dir", cache, "--quiet"],
@@ -91,6 +109,8 @@ def main():
     ap.add_argument("--real-check", type=int, default=None,
                     help="(default --count; 0: skip) a second, disjoint set of held-out clips scored like a generated set: the real clips' "
                          "accuracy with the same classifier (centroids from the first set) and the real-vs-real FVD")
+    ap.add_argument("--recon-check", action="store_true",
+                    help="also score the --real-check clips after a tokenizer round trip (PSNR, FVD, accuracy)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     results_path = os.path.join(a.out, "results.json")
@@ -130,6 +150,14 @@ def main():
             write_real(check, a.real_check, start=a.count)
             out = fvd(real, check, os.path.join(a.out, "cache"), a.count)
             results["real_heldout"] = {"clips": a.real_check, "fvd": out["fvd"], "accuracy": out.get("accuracy")}
+            save()
+        if a.recon_check and a.real_check and "reconstructed" not in results:
+            check = os.path.join(a.out, "real_check")
+            recon = os.path.join(a.out, "recon_check")
+            psnrs = reconstruct_all(a.binary, a.model, check, recon)
+            out = fvd(real, recon, os.path.join(a.out, "cache"), a.count)
+            results["reconstructed"] = {"clips": len(psnrs), "psnr_db": round(float(np.mean(psnrs)), 2),
+                                        "fvd": out["fvd"], "accuracy": out.get("accuracy")}
             save()
     print(json.dumps(results, sort_keys=True))
 

@@ -23,6 +23,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "CFG scale (1 = no unconditional batch).") var cfg: Float = 1.15
     @Option(name: .long, help: "Top-k of the sampler.") var topK: Int = 8000
     @Option(name: .long, help: "Threads.") var threads: Int = 2
+    @Option(name: .long, help: "Runs of each (n, B); the row shows the run with the median share and the range of all.") var repeats: Int = 1
     @Flag(name: .long, help: "Instead: time the matrix-product kernels alone on a 64000 x 1280 matrix.") var kernels = false
 
     func run() throws {
@@ -30,6 +31,7 @@ struct BenchCommand: ParsableCommand {
         guard let dt = ["f32": DType.f32, "f16": .f16, "bf16": .bf16][dtype] else {
             throw ValidationError("--dtype must be f32, f16 or bf16")
         }
+        guard repeats >= 1 else { throw ValidationError("--repeats must be >= 1") }
         if kernels { return kernelTable() }
         var c: GPTConfig
         switch config {
@@ -45,12 +47,14 @@ struct BenchCommand: ParsableCommand {
         let N = c.tokensPerClip
         print("# par-video bench: \(config.rawValue), \(c.nLayer)\(c.nLayer < fullLayers ? " of \(fullLayers)" : "") layers, dim \(c.dim), heads \(c.nHead), vocab \(c.vocabSize), cube \(c.cube.map(String.init).joined(separator: "x")), \(dtype) weights, \(threads) threads, OpenBLAS core \(OpenBLASCore.name)")
         print("# weights streamed per step: \(String(format: "%.1f", Double(weights.streamedBytes) / 1e6)) MB; CFG \(cfg), top-k \(topK)")
-        print("# Other jobs share the cores, so each run reports wall-clock figures against ceilings measured just before it,")
+        print("# Other jobs share the cores, so each run reports wall-clock figures against ceilings measured just before and just")
+        print("# after it (the higher of the two: the machine's bandwidth and sgemm rate drift by up to 40% within minutes here),")
         print("# and CPU-normalised ones (time = process CPU time / threads, ceilings likewise): what it reaches with the cores to itself.")
         print("# CPU = process CPU time / (wall x threads). bound = max(weight bytes x steps / bandwidth, FLOPs / sgemm rate).")
         print("")
-        print("| n | B | steps | ms/step | s/clip | tokens/s | peak RSS | GB/s | GFLOP/s | bound s | share | CPU | ms/step (cpu) | GB/s (cpu) | GFLOP/s (cpu) | share (cpu) |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        let rangeHeader = repeats > 1 ? " share of \(repeats) runs |" : ""
+        print("| n | B | steps | ms/step | s/clip | tokens/s | peak RSS | GB/s | GFLOP/s | bound s | share | CPU | ms/step (cpu) | GB/s (cpu) | GFLOP/s (cpu) | share (cpu) |" + rangeHeader)
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" + (repeats > 1 ? "---|" : ""))
         for n in parallel {
             for b in batch {
                 var cn = c
@@ -69,21 +73,31 @@ struct BenchCommand: ParsableCommand {
                     let keys = Double(plan.limits.reduce(0, +) * seqs)
                     flopCount += 2 * params * rows + 4 * keys * Double(c.dim * c.nLayer)
                 }
-                let bw = Roofline.bandwidth(), flops = Roofline.sgemmFlops()
                 let bytes = Double(weights.streamedBytes) * Double(gen.steps)
-                let bound = max(bytes / bw.wall, flopCount / flops.wall)
-                let boundCPU = max(bytes / bw.cpu, flopCount / flops.cpu)
-                Roofline.resetPeakMemory()
-                let cpu0 = Roofline.cpuSeconds(), t0 = Date()
-                _ = try gen.generate(actions: (0..<b).map { $0 % c.numClasses }, options: options)
-                let secs = Date().timeIntervalSince(t0), cpu = Roofline.cpuSeconds() - cpu0
-                let peak = Double(Roofline.peakMemory()) / 1e9
-                let cpuTime = cpu / Double(threads)
-                print(String(format: "| %d | %d | %d | %.1f | %.2f | %.1f | %.2f GB | %.1f | %.0f | %.2f | %.0f%% | %.0f%% | %.1f | %.1f | %.0f | %.0f%% |",
-                             n, b, gen.steps, secs * 1000 / Double(gen.steps), secs / Double(b),
-                             Double(b * N) / secs, peak, bw.wall / 1e9, flops.wall / 1e9, bound, 100 * bound / secs,
-                             100 * cpuTime / secs, cpuTime * 1000 / Double(gen.steps), bw.cpu / 1e9, flops.cpu / 1e9,
-                             100 * boundCPU / cpuTime))
+                var runs: [(share: Double, line: String)] = []
+                var after = (bw: Roofline.bandwidth(), flops: Roofline.sgemmFlops())
+                for _ in 0..<repeats {
+                    let before = after
+                    Roofline.resetPeakMemory()
+                    let cpu0 = Roofline.cpuSeconds(), t0 = Date()
+                    _ = try gen.generate(actions: (0..<b).map { $0 % c.numClasses }, options: options)
+                    let secs = Date().timeIntervalSince(t0), cpu = Roofline.cpuSeconds() - cpu0
+                    let peak = Double(Roofline.peakMemory()) / 1e9
+                    after = (bw: Roofline.bandwidth(), flops: Roofline.sgemmFlops())
+                    let bw = Roofline.Rate(wall: max(before.bw.wall, after.bw.wall), cpu: max(before.bw.cpu, after.bw.cpu))
+                    let flops = Roofline.Rate(wall: max(before.flops.wall, after.flops.wall), cpu: max(before.flops.cpu, after.flops.cpu))
+                    let bound = max(bytes / bw.wall, flopCount / flops.wall)
+                    let boundCPU = max(bytes / bw.cpu, flopCount / flops.cpu)
+                    let cpuTime = cpu / Double(threads)
+                    runs.append((bound / secs, String(format: "| %d | %d | %d | %.1f | %.2f | %.1f | %.2f GB | %.1f | %.0f | %.2f | %.0f%% | %.0f%% | %.1f | %.1f | %.0f | %.0f%% |",
+                                 n, b, gen.steps, secs * 1000 / Double(gen.steps), secs / Double(b),
+                                 Double(b * N) / secs, peak, bw.wall / 1e9, flops.wall / 1e9, bound, 100 * bound / secs,
+                                 100 * cpuTime / secs, cpuTime * 1000 / Double(gen.steps), bw.cpu / 1e9, flops.cpu / 1e9,
+                                 100 * boundCPU / cpuTime)))
+                }
+                let sorted = runs.sorted { $0.share < $1.share }
+                let range = repeats > 1 ? String(format: " %.0f-%.0f%% |", 100 * sorted.first!.share, 100 * sorted.last!.share) : ""
+                print(sorted[(sorted.count - 1) / 2].line + range)
                 fflush(nil)
             }
         }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import CKernels
 @testable import PARVideo
 
 /// The matrix product on every path (few-row kernel, sgemm, widened tiles)
@@ -7,10 +8,10 @@ import XCTest
 final class KernelTests: XCTestCase {
     func testMatmulAllPathsAndDtypes() {
         // The C AVX-512 few-row kernel where the CPU has it, and the portable Swift one.
-        let saved = useAVX512FewRows
-        defer { useAVX512FewRows = saved }
+        let saved = useAVX512DecodeKernels
+        defer { useAVX512DecodeKernels = saved }
         for avx in saved ? [true, false] : [false] {
-            useAVX512FewRows = avx
+            useAVX512DecodeKernels = avx
             checkMatmulAllPathsAndDtypes(label: avx ? "avx512" : "portable")
         }
     }
@@ -19,21 +20,45 @@ final class KernelTests: XCTestCase {
     /// the CFG batch must not change a clip's tokens), on either few-row kernel.
     func testRowResultIndependentOfRowCount() {
         let out = 301, k = 1280
-        let saved = useAVX512FewRows
-        defer { useAVX512FewRows = saved }
+        let saved = useAVX512DecodeKernels
+        defer { useAVX512DecodeKernels = saved }
         for dt in [DType.f32, .f16, .bf16] {
             var cfg = GPTConfig(dim: k, nLayer: 1, nHead: 2, vocabSize: out, numClasses: 1, cube: [1, 1, 1], parallel: 1, rope: .threeD)
             cfg.multipleOf = 8
             let w = GPTWeights(randomFor: cfg, dtype: dt, seed: 5).output
-            let x = (0..<(7 * k)).map { Float(($0 * 29) % 31) / 31 - 0.5 }
+            let maxRows = 47
+            let x = (0..<(maxRows * k)).map { Float(($0 * 29) % 31) / 31 - 0.5 }
             for avx in saved ? [true, false] : [false] {
-                useAVX512FewRows = avx
-                var one = [Float](repeating: 0, count: out)
-                matmul(Array(x[(3 * k)..<(4 * k)]), rows: 1, w, &one)
-                var seven = [Float](repeating: 0, count: 7 * out)
-                matmul(x, rows: 7, w, &seven)
-                XCTAssertEqual(Array(seven[(3 * out)..<(4 * out)]), one, "\(dt) avx512 \(avx)")
+                useAVX512DecodeKernels = avx
+                // Each row alone, then in calls of every tiling (4-row tiles, 2- and 1-row rests).
+                var single = [Float](repeating: 0, count: maxRows * out)
+                for r in 0..<maxRows {
+                    var one = [Float](repeating: 0, count: out)
+                    matmul(Array(x[(r * k)..<((r + 1) * k)]), rows: 1, w, &one)
+                    single.replaceSubrange((r * out)..<((r + 1) * out), with: one)
+                }
+                for rows in [2, 3, 5, 7, 8, 17, 32, maxRows] {
+                    var many = [Float](repeating: 0, count: rows * out)
+                    matmul(Array(x[0..<(rows * k)]), rows: rows, w, &many)
+                    XCTAssertEqual(many, Array(single[0..<(rows * out)]), "\(dt) avx512 \(avx) rows \(rows)")
+                }
             }
+        }
+    }
+
+    /// The AVX-512 softmax (vector exp) against the scalar one in float64.
+    func testSoftmaxRowAgainstFloat64() throws {
+        try XCTSkipUnless(tk_has_avx512() != 0, "no AVX-512 on this CPU")
+        for (limit, len) in [(1, 1), (15, 20), (16, 16), (17, 40), (1000, 1003)] {
+            var r = (0..<len).map { Float(sin(Double($0) * 1.7)) * 9 }
+            let ref: [Double] = {
+                let v = r[0..<limit].map(Double.init), m = v.max()!
+                let e = v.map { exp($0 - m) }, s = e.reduce(0, +)
+                return e.map { $0 / s }
+            }()
+            pk_softmax_row(&r, Int32(limit), Int32(len))
+            for c in 0..<limit { XCTAssertEqual(Double(r[c]), ref[c], accuracy: 2e-6 * max(ref[c], 1e-30) + 1e-12, "limit \(limit) c \(c)") }
+            for c in limit..<len { XCTAssertEqual(r[c], 0) }
         }
     }
 

@@ -40,6 +40,9 @@ void tk_affine_swish(long n, int c, const float *x, float *y, const float *scale
 enum { PK_F32 = 0, PK_F16 = 1, PK_BF16 = 2 };
 void pk_fewrows(int rows, int k, const float *x, const void *w, int dtype, int j0, int cols, float *y, long ldy);
 
+// Softmax of r[0..<limit) in place (AVX-512, vector exp), r[limit..<len) = 0.
+void pk_softmax_row(float *r, int limit, int len);
+
 // AMX (amx-tile, amx-bf16, and the kernel's permission to use tiles): 1 or 0.
 int tk_has_amx(void);
 // tk_conv_bf16 on AMX tiles: same operands and result (fp32 sums in another order).

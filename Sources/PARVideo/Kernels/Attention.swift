@@ -1,5 +1,6 @@
 import Foundation
 import COpenBLAS
+import CKernels
 
 /// Scaled dot-product attention of `rows` queries per sequence against a
 /// per-sequence key/value cache. Query j sees cache positions [0, limits[j]).
@@ -33,7 +34,10 @@ public func attention(q: UnsafePointer<Float>, qStride: Int, seqs: Int, rows: In
                         scale, qp, Int32(qStride), kp, Int32(headDim), 0, sc, Int32(L))
         }
         // Softmax over each row's visible keys; hidden keys get weight 0.
-        for j in 0..<rows {
+        for j in 0..<rows where useAVX512DecodeKernels {
+            pk_softmax_row(sc + j * L, Int32(limits[j]), Int32(L))
+        }
+        for j in 0..<rows where !useAVX512DecodeKernels {
             let r = sc + j * L, limit = limits[j]
             var mx = -Float.infinity
             for c in 0..<limit { mx = max(mx, r[c]) }

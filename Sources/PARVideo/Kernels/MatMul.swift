@@ -31,10 +31,11 @@ public struct WeightMatrix: @unchecked Sendable {
 /// (measured: `par-video bench --kernels`). From here on sgemm runs
 /// (compute bound), half weights widened to fp32 tile by tile.
 let fewRowsMax = 48
-/// The few-row products run the C AVX-512 kernel when the CPU has it (tests
-/// switch it off to check the portable Swift kernel; each is independent of the
-/// row count on its own, but the two reduce their lanes in different orders).
-nonisolated(unsafe) var useAVX512FewRows = tk_has_avx512() != 0
+/// The few-row products and attention's softmax run the C AVX-512 kernels when
+/// the CPU has them (tests switch them off to check the portable Swift code; a
+/// few-row sum is independent of the row count with either, but the two reduce
+/// their lanes in different orders).
+nonisolated(unsafe) var useAVX512DecodeKernels = tk_has_avx512() != 0
 /// Output rows widened per sgemm tile (a 1280-wide tile is 640 KB: stays in L2).
 let halfTileRows = 128
 
@@ -68,7 +69,7 @@ public func matmul(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, _ y:
         let j0 = c * size
         let cols = min(size, w.rows - j0)
         if rows < fewRowsMax {
-            if useAVX512FewRows {
+            if useAVX512DecodeKernels {
                 let dt: Int32 = w.dtype == .f32 ? Int32(PK_F32) : w.dtype == .f16 ? Int32(PK_F16) : Int32(PK_BF16)
                 pk_fewrows(Int32(rows), Int32(k), x, w.data, dt, Int32(j0), Int32(cols), y, w.rows)
                 return

@@ -7,7 +7,10 @@ import COpenBLAS
 /// CPU time divided by the thread count (what the run would reach with the
 /// cores to itself; the machine is shared).
 public enum Roofline {
-    public struct Rate { public var wall: Double; public var cpu: Double }
+    public struct Rate {
+        public var wall: Double, cpu: Double
+        public init(wall: Double, cpu: Double) { self.wall = wall; self.cpu = cpu }
+    }
 
     /// Process CPU time (user + system), seconds.
     public static func cpuSeconds() -> Double {

@@ -63,29 +63,32 @@ func sampleToken(_ logits: UnsafeMutablePointer<Float>, vocab: Int, options o: S
         scratch.append(contentsOf: UnsafeBufferPointer(start: logits, count: vocab))
         threshold = kthLargest(&scratch, o.topK)
     }
+    // The kept tokens in index order, with their unnormalised probabilities
+    // (a compact list: top-k keeps 1/8 of a 64000 vocabulary).
+    var kept: [(index: Int32, p: Double)] = []
+    kept.reserveCapacity(o.topK > 0 ? min(o.topK + 16, vocab) : vocab)
     var sum: Double = 0
-    var probs = [Double](repeating: 0, count: vocab)
     for i in 0..<vocab where logits[i] >= threshold {
         let e = exp(Double(logits[i] - mx))
-        probs[i] = e; sum += e
+        kept.append((Int32(i), e)); sum += e
     }
     if o.topP < 1 {
         // Nucleus: keep the most likely tokens until their mass reaches top_p
         // (the token that crosses it included).
-        let kept = (0..<vocab).filter { probs[$0] > 0 }.sorted { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && $0 < $1) }
-        var cum: Double = 0, keep = kept.count
-        for (rank, i) in kept.enumerated() {
+        let ranked = kept.indices.sorted { kept[$0].p > kept[$1].p || (kept[$0].p == kept[$1].p && $0 < $1) }
+        var cum: Double = 0, keep = ranked.count
+        for (rank, q) in ranked.enumerated() {
             if cum / sum > Double(o.topP) { keep = rank; break }
-            cum += probs[i]
+            cum += kept[q].p
         }
-        for i in kept[keep...] { probs[i] = 0 }
+        for q in ranked[keep...] { kept[q].p = 0 }
         sum = cum
     }
     let target = draw * sum
     var acc: Double = 0, last = 0
-    for i in 0..<vocab where probs[i] > 0 {
-        acc += probs[i]; last = i
-        if acc > target { return Int32(i) }
+    for (i, p) in kept where p > 0 {
+        acc += p; last = Int(i)
+        if acc > target { return i }
     }
     return Int32(last)
 }
