@@ -1,5 +1,5 @@
 #!/bin/bash
-# Every benchmark of BENCHMARKS.md (issues 3, 4, 7), about 15 minutes on 2 cores.
+# Every benchmark of BENCHMARKS.md (issues 3, 4, 7), about 20 minutes on 2 cores.
 # Usage: tools/bench_all.sh [OUTDIR]   (default runs/bench). Run it on a quiet machine.
 cd "$(dirname "$0")/.."
 B=.build/release/par-video
@@ -7,9 +7,10 @@ O=${1:-runs/bench}
 mkdir -p $O
 date -u; uptime
 $B bench --kernels > $O/kernels.txt 2>&1
-$B bench --config small > $O/small.txt 2>&1
-$B bench --config paper --layers 4 > $O/paper4_f32.txt 2>&1
-$B bench --config paper --layers 4 --dtype bf16 --batch 1 > $O/paper4_bf16.txt 2>&1
+$B bench --config small --repeats 3 > $O/small.txt 2>&1
+$B bench --config paper --layers 4 --batch 1 --repeats 3 > $O/paper4_b1.txt 2>&1
+$B bench --config paper --layers 4 --batch 8 > $O/paper4_b8.txt 2>&1
+$B bench --config paper --layers 4 --dtype bf16 --batch 1 --repeats 2 > $O/paper4_bf16.txt 2>&1
 $B bench --config paper --parallel 16 --batch 1 > $O/paper36_n16.txt 2>&1
 $B bench-tokenizer --json > $O/tok_f32.json 2>&1
 python3 tools/bench_nbp_decoder_torch.py --threads 2 > $O/tok_torch.json 2>&1

@@ -55,10 +55,11 @@ def write_real(folder: str, count: int, start: int = 0):
     os.replace(os.path.join(folder, "labels.csv.tmp"), os.path.join(folder, "labels.csv"))
 
 
-def generate(binary: str, model: str, n: int, labels: str, count: int, out: str, batch: int) -> dict:
+def generate(binary: str, model: str, n: int, labels: str, count: int, out: str, batch: int, cfg: float | None = None) -> dict:
     t0 = time.time()
+    extra = ["--cfg", str(cfg)] if cfg is not None else []
     subprocess.run([binary, "batch", "--model", model, "--parallel", str(n), "--count", str(count), "--labels", labels,
-                    "--format", "frames", "--batch", str(batch), "--quiet", "-o", out], check=True)
+                    "--format", "frames", "--batch", str(batch), "--quiet", "-o", out] + extra, check=True)
     wall = time.time() - t0
     secs = [json.loads(line)["seconds"] for line in open(os.path.join(out, "manifest.jsonl"))]
     return {"clips": len(secs), "wall_s": round(wall, 1), "seconds_per_clip_manifest": round(float(np.mean(secs)), 4)}
@@ -109,6 +110,8 @@ def main():
     ap.add_argument("--real-check", type=int, default=None,
                     help="(default --count; 0: skip) a second, disjoint set of held-out clips scored like a generated set: the real clips' "
                          "accuracy with the same classifier (centroids from the first set) and the real-vs-real FVD")
+    ap.add_argument("--cfg", type=float, default=None,
+                    help="CFG scale for the generated sets (default: the model's); results go under n<N>_cfg<S>")
     ap.add_argument("--recon-check", action="store_true",
                     help="also score the --real-check clips after a tokenizer round trip (PSNR, FVD, accuracy)")
     a = ap.parse_args()
@@ -123,26 +126,29 @@ def main():
 
     real = os.path.join(a.out, "real")
     write_real(real, a.count)
+    suffix = f"_cfg{a.cfg:g}" if a.cfg is not None else ""
     for n in a.parallel:
-        key = f"n{n}"
+        key = f"n{n}{suffix}"
         r = results.setdefault(key, {})
-        gen = os.path.join(a.out, f"gen_n{n}")
+        gen = os.path.join(a.out, f"gen_{key}")
         if "generate" not in r:
-            r["generate"] = generate(a.binary, a.model, n, os.path.join(real, "labels.csv"), a.count, gen, a.batch)
-            r["seconds_per_clip"] = single_clip_seconds(a.binary, a.model, n, a.out)
+            r["generate"] = generate(a.binary, a.model, n, os.path.join(real, "labels.csv"), a.count, gen, a.batch, a.cfg)
+            if a.cfg is None:
+                r["seconds_per_clip"] = single_clip_seconds(a.binary, a.model, n, a.out)
             save()
         print(key, json.dumps(r), flush=True)
     if not a.skip_fvd:
         for n in a.parallel:
-            r = results[f"n{n}"]
+            key = f"n{n}{suffix}"
+            r = results[key]
             if "fvd" not in r:
-                out = fvd(real, os.path.join(a.out, f"gen_n{n}"), os.path.join(a.out, "cache"), a.count)
+                out = fvd(real, os.path.join(a.out, f"gen_{key}"), os.path.join(a.out, "cache"), a.count)
                 r["fvd"] = out["fvd"]
                 r["accuracy"] = out.get("accuracy")
                 r["accuracy_real"] = out.get("accuracy_real")
                 r["fvd_seconds"] = out.get("seconds")
                 save()
-            print(f"n{n}", json.dumps(r), flush=True)
+            print(key, json.dumps(r), flush=True)
         if a.real_check is None:
             a.real_check = a.count
         if a.real_check and "real_heldout" not in results:

@@ -86,6 +86,9 @@ def main():
     ap.add_argument("--dec-channels", help="override decoder channels, e.g. 64,32,32,32")
     ap.add_argument("--enc-res", help="override encoder residual units per stage, e.g. 0,1,1,2")
     ap.add_argument("--dec-res", help="override decoder residual units per stage, e.g. 3,2,1,0")
+    ap.add_argument("--fsq-levels", help="override the FSQ levels (and embed_dim), e.g. 8,8,8,5,5")
+    ap.add_argument("--no-quant", action="store_true",
+                    help="experiment: train with the bounded latent unrounded (continuous), the network's ceiling without the code's bits")
     ap.add_argument("--offset-penalty", type=float, default=0.0,
                     help="weight of the penalty on per-channel constant offsets in front of every GroupNorm")
     ap.add_argument("--torch-init", action="store_true", help="keep PyTorch's default init (no init_for_training)")
@@ -116,7 +119,13 @@ def main():
         cfg["encoder"]["res_units"] = [int(v) for v in a.enc_res.split(",")]
     if a.dec_res:
         cfg["decoder"]["res_units"] = [int(v) for v in a.dec_res.split(",")]
+    if a.fsq_levels:
+        cfg["fsq_levels"] = [int(v) for v in a.fsq_levels.split(",")]
+        cfg["embed_dim"] = len(cfg["fsq_levels"])
     model = M.VideoTokenizer(cfg)
+    if a.no_quant:
+        fsq = model.quantizers
+        fsq.quantize = lambda z: fsq.bound(z) / (fsq._levels // 2).to(z.dtype)
     if not a.torch_init:
         model.init_for_training()
     kernels = [p for p in model.parameters() if p.dim() == 5]
