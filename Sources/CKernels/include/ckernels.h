@@ -53,3 +53,7 @@ void tk_conv_bf16_amx(int M, int N, int cin, int taps, const uint16_t *const *ro
 void pk_keep_freed_memory(void);
 // Give free heap pages back to the kernel now (glibc malloc_trim).
 void pk_release_freed_memory(void);
+
+// The next unclaimed chunk index (atomic fetch-and-add): threads take chunks
+// as they finish, so a thread the hypervisor stalls holds up no other.
+long pk_claim(long *counter);

@@ -1,4 +1,5 @@
 import Foundation
+import CKernels
 import COpenBLAS
 
 /// The engine's threads. Work is always cut into a fixed number of chunks
@@ -28,10 +29,20 @@ public enum Parallel {
             for c in 0..<chunks { body(c, 0) }
             return
         }
+        // Chunks are claimed one at a time rather than dealt out in turn: the
+        // guest loses whole time slices to the hypervisor, and a fixed share per
+        // thread made the other thread wait at every join. Which thread runs a
+        // chunk never changes its result (no chunk splits a sum).
+        let next = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        next.initialize(to: 0)
+        defer { next.deallocate() }
         withoutActuallyEscaping(body) { body in
             DispatchQueue.concurrentPerform(iterations: t) { worker in
-                var c = worker
-                while c < chunks { body(c, worker); c += t }
+                while true {
+                    let c = pk_claim(next)
+                    if c >= chunks { break }
+                    body(c, worker)
+                }
             }
         }
     }
