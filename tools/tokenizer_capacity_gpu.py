@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import magvit2_torch as M  # noqa: E402
 import synthaction as S  # noqa: E402
+import train_tokenizer as T  # noqa: E402
 
 
 def _train_clip(i: int) -> np.ndarray:
@@ -84,18 +85,7 @@ def main():
     def to_input(u8):
         return u8.permute(0, 4, 1, 2, 3).float().div_(255.0)
 
-    offset_terms = []
-    def offset_share(_mod, inputs):
-        if not torch.is_grad_enabled():
-            return
-        h = inputs[0].float()
-        off = h.mean(dim=(3, 4)).var(dim=1)
-        spatial = h.var(dim=(3, 4)).mean(dim=1)
-        offset_terms.append((off / (off + spatial + 1e-6)).mean())
-    if a.offset_penalty > 0:
-        for mod in model.modules():
-            if isinstance(mod, M.GroupNorm3D):
-                mod.register_forward_pre_hook(offset_share)
+    offset_terms = T.offset_penalty_terms(model) if a.offset_penalty > 0 else []
 
     def heldout_psnr() -> float:
         model.eval()
@@ -120,17 +110,7 @@ def main():
             g["lr"] = a.lr * min(1.0, (step + 1) / 200)
         idx = torch.randint(0, len(train), (a.batch,), device=dev, generator=gen)
         x = to_input(train[idx])
-        with torch.autocast(dev.type, dtype=torch.bfloat16):
-            y, _ = model(x)
-        y = y.float()
-        loss = (y - x).abs().mean() + ((y - x) ** 2).mean()
-        if offset_terms:
-            loss = loss + a.offset_penalty * torch.stack(offset_terms).mean()
-            offset_terms.clear()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        _, loss = T.train_step(model, opt, x, offset_terms, a.offset_penalty, dev.type, True)
         step += 1
         if time.time() - t_eval > a.eval_every_s:
             log(f"step {step} ({step * a.batch} clips, {(time.time() - t0) / step * 1e3:.0f} ms/step) "

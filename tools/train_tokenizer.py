@@ -44,6 +44,42 @@ def psnr(model, clips: torch.Tensor, batch: int = 8) -> float:
     return 10 * math.log10(1.0 / (se / n))
 
 
+def offset_penalty_terms(model) -> list:
+    """Hooks every GroupNorm's input; each training forward appends, per GroupNorm, the share
+    of its per-frame variance that is constant per-channel offsets. Unchecked, these offsets
+    grow along the residual main path and, normalised together with the spatial detail,
+    shrink that detail to nothing (tools/TRAINING.md, session 2)."""
+    terms = []
+
+    def offset_share(_mod, inputs):
+        if not torch.is_grad_enabled():                  # evaluation and encoding: no penalty
+            return
+        h = inputs[0].float()
+        off = h.mean(dim=(3, 4)).var(dim=1)              # (B, T): variance across channel means
+        spatial = h.var(dim=(3, 4)).mean(dim=1)          # (B, T): mean within-channel spatial variance
+        terms.append((off / (off + spatial + 1e-6)).mean())
+    for mod in model.modules():
+        if isinstance(mod, M.GroupNorm3D):
+            mod.register_forward_pre_hook(offset_share)
+    return terms
+
+
+def train_step(model, opt, x, offset_terms: list, penalty: float, device_type: str, bf16: bool):
+    """One optimizer step on L1 + MSE (+ the offset penalty); returns (output, loss)."""
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
+        y, _ = model(x)
+    y = y.float()
+    loss = (y - x).abs().mean() + ((y - x) ** 2).mean()
+    if offset_terms:
+        loss = loss + penalty * torch.stack(offset_terms).mean()
+        offset_terms.clear()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return y, loss
+
+
 class ClipPool:
     """A pool of training clips refreshed a little every step (generation is cheap next to training)."""
 
@@ -136,21 +172,7 @@ def main():
     state_path = os.path.join(a.runs, a.name, "state.pt")
     compact_path = os.path.join(a.models, a.name + ".pt")
     step, _ = resume(model, opt, state_path, compact_path, log)
-    offset_terms = []
-    if a.offset_penalty > 0:
-        # Per frame, the share of a GroupNorm input's variance that is constant per-channel offsets.
-        # Unchecked, these offsets grow along the residual main path and, normalised together with
-        # the spatial detail, shrink that detail to nothing (tools/TRAINING.md, "Known problem").
-        def offset_share(_mod, inputs):
-            if not torch.is_grad_enabled():                  # evaluation and encoding: no penalty
-                return
-            h = inputs[0].float()
-            off = h.mean(dim=(3, 4)).var(dim=1)              # (B, T): variance across channel means
-            spatial = h.var(dim=(3, 4)).mean(dim=1)          # (B, T): mean within-channel spatial variance
-            offset_terms.append((off / (off + spatial + 1e-6)).mean())
-        for mod in model.modules():
-            if isinstance(mod, M.GroupNorm3D):
-                mod.register_forward_pre_hook(offset_share)
+    offset_terms = offset_penalty_terms(model) if a.offset_penalty > 0 else []
     nparams = sum(p.numel() for p in model.parameters())
     log(f"tokenizer params {nparams} config {cfg}")
 
@@ -169,17 +191,7 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr
         x = pool.sample(a.full_batch, S.FRAMES, S.SIZE) if full else pool.sample(a.batch, a.crop_frames, a.crop_size)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(a.bf16)):
-            y, _ = model(x)
-        y = y.float()
-        loss = (y - x).abs().mean() + ((y - x) ** 2).mean()
-        if offset_terms:
-            loss = loss + a.offset_penalty * torch.stack(offset_terms).mean()
-            offset_terms.clear()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        y, loss = train_step(model, opt, x, offset_terms, a.offset_penalty, "cpu", bool(a.bf16))
         step += 1
         seen += len(x)
         losses.append(loss.item())

@@ -44,19 +44,24 @@ AVX512 static void block_##R##x##NW##_##T(const float *x, long ldx, const void *
         for (int p = 0; p < nj; p++) y[r * ldy + p] = _mm512_reduce_add_ps(acc[r][p]);             \
 }
 
+// The NW weight rows of the block at row j (wr) and of the next block (nx, to
+// prefetch); past the end the last row repeats (its results are not stored).
+#define WEIGHT_ROWS(NW, T)                                                                         \
+    int nj = end - j < NW ? end - j : NW;                                                          \
+    const void *wr[NW];                                                                            \
+    const char *nx[NW];                                                                            \
+    for (int p = 0; p < NW; p++) {                                                                 \
+        wr[p] = (const char *)w + (long)(j + p < end ? j + p : end - 1) * k * sizeof_##T;          \
+        nx[p] = (const char *)w + (long)(j + NW + p < end ? j + NW + p : end - 1) * k * sizeof_##T;  \
+    }
+
 // One block of NW weight rows against all input rows, R at a time (the largest first).
 // Every pass prefetches its share of the next NW weight rows, so memory stays busy
 // while the later passes work from cache.
 #define PASSES(NW, T, R1, R2, R3)                                                                  \
 AVX512 static void pass_##NW##_##T(int rows, int k, const float *x, const void *w,                 \
                                    int j, int end, float *y, long ldy) {                           \
-    int nj = end - j < NW ? end - j : NW;                                                          \
-    const void *wr[NW];                                                                            \
-    const char *nx[NW];                                                                            \
-    for (int p = 0; p < NW; p++) {  /* past the end the last row repeats; not stored */           \
-        wr[p] = (const char *)w + (long)(j + p < end ? j + p : end - 1) * k * sizeof_##T;          \
-        nx[p] = (const char *)w + (long)(j + NW + p < end ? j + NW + p : end - 1) * k * sizeof_##T;  \
-    }                                                                                              \
+    WEIGHT_ROWS(NW, T)                                                                             \
     int passes = rows / R1 + (rows % R1) / R2 + (rows % R1) % R2 / R3, q = 0;                      \
     long slice = ((k + passes - 1) / passes + 15) / 16 * 16;                                       \
     int r = 0;                                                                                     \
@@ -109,13 +114,7 @@ AVX512 static inline void ktile_##R##_##T(const float *x, long ldx, const void *
 KTILE(1, T) KTILE(2, T) KTILE(4, T)                                                                \
 AVX512 static void kpass_##T(int rows, int k, const float *x, const void *w,                       \
                              int j, int end, float *y, long ldy) {                                 \
-    int nj = end - j < KNW ? end - j : KNW;                                                            \
-    const void *wr[KNW];                                                                             \
-    const char *nx[KNW];                                                                             \
-    for (int p = 0; p < KNW; p++) {  /* past the end the last row repeats; not stored */            \
-        wr[p] = (const char *)w + (long)(j + p < end ? j + p : end - 1) * k * sizeof_##T;          \
-        nx[p] = (const char *)w + (long)(j + KNW + p < end ? j + KNW + p : end - 1) * k * sizeof_##T;  \
-    }                                                                                              \
+    WEIGHT_ROWS(KNW, T)                                                                            \
     __m512 acc[KROWS_MAX * KNW];                                                                     \
     for (int q = 0; q < rows * KNW; q++) acc[q] = _mm512_setzero_ps();                               \
     /* the tiles of a chunk share the prefetch of the next block's same chunk evenly */          \
