@@ -62,6 +62,26 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The fused SwiGLU hidden layer equals two products and the gate, bit for bit.
+    func testMatmulSwiGLUEqualsSeparateProducts() {
+        var cfg = GPTConfig(dim: 256, nLayer: 1, nHead: 4, vocabSize: 16, numClasses: 1, cube: [1, 1, 1], parallel: 1, rope: .threeD)
+        cfg.multipleOf = 64
+        for dt in [DType.f32, .bf16] {
+            let blk = GPTWeights(randomFor: cfg, dtype: dt, seed: 9).blocks[0]
+            let hidden = blk.w1.rows
+            for rows in [1, 2, 7, 50] {
+                let x = (0..<(rows * 256)).map { Float(($0 * 37) % 41) / 41 - 0.5 }
+                var a1 = [Float](repeating: 0, count: rows * hidden), b1 = a1, a2 = a1, b2 = a1
+                matmul(x, rows: rows, blk.w1, &a1)
+                matmul(x, rows: rows, blk.w3, &b1)
+                a1.withUnsafeMutableBufferPointer { a in b1.withUnsafeBufferPointer { b in siluMul(a.baseAddress!, b.baseAddress!, count: rows * hidden) } }
+                a2.withUnsafeMutableBufferPointer { a in b2.withUnsafeMutableBufferPointer { b in
+                    x.withUnsafeBufferPointer { xp in matmulSwiGLU(xp.baseAddress!, rows: rows, blk.w1, blk.w3, a.baseAddress!, b.baseAddress!) } } }
+                XCTAssertEqual(a2, a1, "\(dt) rows \(rows)")
+            }
+        }
+    }
+
     func checkMatmulAllPathsAndDtypes(label: String) {
         let out = 300, k = 72  // k not a multiple of 16: exercises the tails
         for dt in [DType.f32, .f16, .bf16] {

@@ -82,13 +82,7 @@ public final class GPT: @unchecked Sendable {
             addInPlace(h, xn, count: R * dim)
 
             rmsNorm(h, rows: R, dim: dim, weight: blk.ffnNorm, eps: c.normEps, xn)
-            matmul(xn, rows: R, blk.w1, a)
-            matmul(xn, rows: R, blk.w3, b)
-            let hidden = c.ffnHidden
-            Parallel.forEach(min(R, 8)) { chunk in
-                let r0 = chunk * R / min(R, 8), r1 = (chunk + 1) * R / min(R, 8)
-                siluMul(a + r0 * hidden, b + r0 * hidden, count: (r1 - r0) * hidden)
-            }
+            matmulSwiGLU(xn, rows: R, blk.w1, blk.w3, a, b)
             matmul(a, rows: R, blk.w2, xn)
             addInPlace(h, xn, count: R * dim)
         }
