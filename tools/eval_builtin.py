@@ -24,6 +24,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -86,8 +87,7 @@ def reconstruct_all(binary: str, model: str, src: str, dst: str) -> list[float]:
         r = subprocess.run([binary, "reconstruct", os.path.join(src, name), "--model", model, "--format", "frames",
                             "--json", "-o", os.path.join(dst, name)], check=True, capture_output=True, text=True)
         psnrs.append(json.loads(r.stdout)["psnr_db"])
-    with open(os.path.join(src, "labels.csv")) as fin, open(os.path.join(dst, "labels.csv"), "w") as fout:
-        fout.write(fin.read())
+    shutil.copyfile(os.path.join(src, "labels.csv"), os.path.join(dst, "labels.csv"))
     return psnrs
 
 

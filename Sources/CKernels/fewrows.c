@@ -2,9 +2,9 @@
 #include <immintrin.h>
 
 // Few-row products y = x W^T for the transformer's decode steps (a handful of
-// rows against a weight matrix read once from memory). Four or eight weight
-// rows are streamed side by side against the input rows (k-blocked from 3 rows
-// on); each (row, output) pair has its own zmm accumulator, reduced at the end,
+// rows against a weight matrix read once from memory). Four weight rows (one
+// or two input rows) or six (k-blocked, from 3 input rows on) are streamed side
+// by side; each (row, output) pair has its own zmm accumulator, reduced at the end,
 // so a sum does not depend on the row count, the blocking or the thread count.
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
@@ -21,23 +21,27 @@ AVX512 static inline __m512 load_bf16(const void *w, long i, __mmask16 m) {
 
 enum { sizeof_f32 = 4, sizeof_f16 = 2, sizeof_bf16 = 2 };
 
-// R input rows against NW weight rows w[0..NW-1] (4 or 8), weights of type T.
-#define BLOCK(R, NW, T)                                                                            \
-AVX512 static void block_##R##x##NW##_##T(const float *x, long ldx, const void *const *w, int k,   \
-                                   float *y, long ldy, int nj, const char *const *next,            \
-                                   long pf_lo, long pf_hi) {                                       \
-    __m512 acc[R][NW];                                                                             \
+// The lanes of a 16-wide step at column i that lie below n.
+static inline __mmask16 tail_mask(long n, long i) {
+    return n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+}
+
+// R (1 or 2) input rows against four weight rows w[0..3], weights of type T;
+// the same pass prefetches the next four rows.
+#define BLOCK(R, T)                                                                                \
+AVX512 static void block_##R##_##T(const float *x, long ldx, const void *const *w, int k,          \
+                                   float *y, long ldy, int nj, const char *const *next) {           \
+    __m512 acc[R][4];                                                                              \
     for (int r = 0; r < R; r++)                                                                    \
-        for (int p = 0; p < NW; p++) acc[r][p] = _mm512_setzero_ps();                              \
+        for (int p = 0; p < 4; p++) acc[r][p] = _mm512_setzero_ps();                               \
     for (long i = 0; i < k; i += 16) {                                                             \
-        __mmask16 m = k - i >= 16 ? 0xFFFF : (__mmask16)((1u << (k - i)) - 1);                     \
-        __m512 wv[NW];                                                                             \
-        for (int p = 0; p < NW; p++) wv[p] = load_##T(w[p], i, m);                                 \
-        if (i >= pf_lo && i < pf_hi)  /* this pass's share of the next block */                    \
-            for (int p = 0; p < NW; p++) _mm_prefetch(next[p] + i * sizeof_##T, _MM_HINT_T0);      \
+        __mmask16 m = tail_mask(k, i);                                                             \
+        __m512 wv[4];                                                                              \
+        for (int p = 0; p < 4; p++) wv[p] = load_##T(w[p], i, m);                                  \
+        for (int p = 0; p < 4; p++) _mm_prefetch(next[p] + i * sizeof_##T, _MM_HINT_T0);           \
         for (int r = 0; r < R; r++) {                                                              \
             __m512 xv = _mm512_maskz_loadu_ps(m, x + r * ldx + i);                                 \
-            for (int p = 0; p < NW; p++) acc[r][p] = _mm512_fmadd_ps(xv, wv[p], acc[r][p]);        \
+            for (int p = 0; p < 4; p++) acc[r][p] = _mm512_fmadd_ps(xv, wv[p], acc[r][p]);         \
         }                                                                                          \
     }                                                                                              \
     for (int r = 0; r < R; r++)                                                                    \
@@ -55,22 +59,14 @@ AVX512 static void block_##R##x##NW##_##T(const float *x, long ldx, const void *
         nx[p] = (const char *)w + (long)(j + NW + p < end ? j + NW + p : end - 1) * k * sizeof_##T;  \
     }
 
-// One block of NW weight rows against all input rows, R at a time (the largest first).
-// Every pass prefetches its share of the next NW weight rows, so memory stays busy
-// while the later passes work from cache.
-#define PASSES(NW, T, R1, R2, R3)                                                                  \
-AVX512 static void pass_##NW##_##T(int rows, int k, const float *x, const void *w,                 \
-                                   int j, int end, float *y, long ldy) {                           \
-    WEIGHT_ROWS(NW, T)                                                                             \
-    int passes = rows / R1 + (rows % R1) / R2 + (rows % R1) % R2 / R3, q = 0;                      \
-    long slice = ((k + passes - 1) / passes + 15) / 16 * 16;                                       \
-    int r = 0;                                                                                     \
-    for (; r + R1 <= rows; r += R1, q++)                                                           \
-        block_##R1##x##NW##_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, nx, q * slice, (q + 1) * slice); \
-    for (; r + R2 <= rows; r += R2, q++)                                                           \
-        block_##R2##x##NW##_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, nx, q * slice, (q + 1) * slice); \
-    for (; r < rows; r += R3, q++)                                                                 \
-        block_##R3##x##NW##_##T(x + (long)r * k, k, wr, k, y + r * ldy + j, ldy, nj, nx, q * slice, (q + 1) * slice); \
+// One or two input rows against the block of four weight rows at row j.
+#define PASS(T)                                                                                    \
+BLOCK(1, T) BLOCK(2, T)                                                                            \
+AVX512 static void pass_##T(int rows, int k, const float *x, const void *w,                        \
+                            int j, int end, float *y, long ldy) {                                  \
+    WEIGHT_ROWS(4, T)                                                                              \
+    if (rows == 2) block_2_##T(x, k, wr, k, y + j, ldy, nj, nx);                                   \
+    else block_1_##T(x, k, wr, k, y + j, ldy, nj, nx);                                             \
 }
 
 // From 3 input rows: a block of KNW (6) weight rows is walked in chunks of KC
@@ -93,7 +89,7 @@ AVX512 static inline void ktile_##R##_##T(const float *x, long ldx, const void *
     for (int r = 0; r < R; r++)                                                                    \
         for (int p = 0; p < KNW; p++) a[r][p] = acc[r * KNW + p];                                      \
     for (long i = i0; i < i1; i += 16) {                                                           \
-        __mmask16 m = k - i >= 16 ? 0xFFFF : (__mmask16)((1u << (k - i)) - 1);                     \
+        __mmask16 m = tail_mask(k, i);                                                             \
         __m512 xv[R];                                                                              \
         for (int r = 0; r < R; r++) xv[r] = _mm512_maskz_loadu_ps(m, x + r * ldx + i);             \
         if (pf < pf_end) {  /* one line of each of the next block's rows per step */              \
@@ -137,9 +133,7 @@ AVX512 static void kpass_##T(int rows, int k, const float *x, const void *w,    
 // Up to 2 input rows: four weight rows at a time, unblocked (more memory streams
 // than work; k-blocking gains nothing there). From 3 rows: the k-blocked pass.
 #define ROWS(T)                                                                                    \
-BLOCK(1, 4, T)                                                                                     \
-BLOCK(2, 4, T)                                                                                     \
-PASSES(4, T, 2, 2, 1)                                                                              \
+PASS(T)                                                                                            \
 KPASS(T)                                                                                           \
 AVX512 static void fewrows_##T(int rows, int k, const float *x, const void *w, int j0,             \
                                int cols, float *y, long ldy) {                                     \
@@ -147,7 +141,7 @@ AVX512 static void fewrows_##T(int rows, int k, const float *x, const void *w, i
     if (rows >= 3)                                                                                 \
         for (int j = j0; j < end; j += KNW) kpass_##T(rows, k, x, w, j, end, y, ldy);                \
     else                                                                                           \
-        for (int j = j0; j < end; j += 4) pass_4_##T(rows, k, x, w, j, end, y, ldy);               \
+        for (int j = j0; j < end; j += 4) pass_##T(rows, k, x, w, j, end, y, ldy);               \
 }
 ROWS(f32)
 ROWS(f16)

@@ -34,11 +34,9 @@ public func attention(q: UnsafePointer<Float>, qStride: Int, seqs: Int, rows: In
                         scale, qp, Int32(qStride), kp, Int32(headDim), 0, sc, Int32(L))
         }
         // Softmax over each row's visible keys; hidden keys get weight 0.
-        for j in 0..<rows where useAVX512DecodeKernels {
-            pk_softmax_row(sc + j * L, Int32(limits[j]), Int32(L))
-        }
-        for j in 0..<rows where !useAVX512DecodeKernels {
+        for j in 0..<rows {
             let r = sc + j * L, limit = limits[j]
+            if useAVX512DecodeKernels { pk_softmax_row(r, Int32(limit), Int32(L)); continue }
             var mx = -Float.infinity
             for c in 0..<limit { mx = max(mx, r[c]) }
             var sum: Float = 0

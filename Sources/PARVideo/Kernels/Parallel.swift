@@ -33,15 +33,15 @@ public enum Parallel {
         // guest loses whole time slices to the hypervisor, and a fixed share per
         // thread made the other thread wait at every join. Which thread runs a
         // chunk never changes its result (no chunk splits a sum).
-        let next = UnsafeMutablePointer<Int>.allocate(capacity: 1)
-        next.initialize(to: 0)
-        defer { next.deallocate() }
-        withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: t) { worker in
-                while true {
-                    let c = pk_claim(next)
-                    if c >= chunks { break }
-                    body(c, worker)
+        var claimed = 0
+        withUnsafeMutablePointer(to: &claimed) { next in
+            withoutActuallyEscaping(body) { body in
+                DispatchQueue.concurrentPerform(iterations: t) { worker in
+                    while true {
+                        let c = pk_claim(next)
+                        if c >= chunks { break }
+                        body(c, worker)
+                    }
                 }
             }
         }
