@@ -52,13 +52,13 @@ final class DeterminismTests: XCTestCase {
     /// Top-k keeps exactly the k largest logits; top-p the smallest head of
     /// the distribution reaching p; the draw follows the kept probabilities.
     func testSamplerFilters() {
-        var scratch: [Float] = []
+        let scratch = SamplerScratch()
         let logits: [Float] = [0, 3, 1, 2, -1]
         var seen = Set<Int32>()
         for i in 0..<400 {
             var l = logits
             let t = sampleToken(&l, vocab: 5, options: SamplingOptions(temperature: 1, topK: 2, seed: 0),
-                                draw: uniform(stream: 9, index: UInt64(i)), scratch: &scratch)
+                                draw: uniform(stream: 9, index: UInt64(i)), scratch: scratch)
             seen.insert(t)
         }
         XCTAssertEqual(seen, [1, 3])
@@ -69,11 +69,20 @@ final class DeterminismTests: XCTestCase {
             for i in 0..<400 {
                 var l = logits
                 seen.insert(sampleToken(&l, vocab: 5, options: SamplingOptions(temperature: 1, topK: 0, topP: p),
-                                        draw: uniform(stream: 3, index: UInt64(i)), scratch: &scratch))
+                                        draw: uniform(stream: 3, index: UInt64(i)), scratch: scratch))
             }
             XCTAssertEqual(seen, want, "top_p \(p)")
         }
-        var a: [Float] = (0..<1000).map { Float(($0 * 7919) % 1000) }
-        XCTAssertEqual(kthLargest(&a, 10), 990)
+        let a: [Float] = (0..<1000).map { Float(($0 * 7919) % 1000) }
+        XCTAssertEqual(kthLargest(a, 10), 990)
+        // Radix select against a sort: negative values, ties, zeros of both signs, every k of a small row.
+        let b: [Float] = (0..<300).map { (i: Int) -> Float in
+            if i % 7 == 0 { return 0.25 }
+            if i % 11 == 0 { return -0.0 }
+            if i % 13 == 0 { return 0 }
+            return Float(uniform(stream: 5, index: UInt64(i))) * 20 - 10
+        }
+        let sorted = b.sorted(by: >)
+        for k in 1...b.count { XCTAssertEqual(kthLargest(b, k), sorted[k - 1], "k \(k)") }
     }
 }

@@ -62,6 +62,63 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Attention against float64 on both paths (the C kernel and OpenBLAS), for head
+    /// sizes that fill and that leave part of a 16-lane vector, grouped heads and
+    /// per-query key limits; on the C kernel a query's output is the same, bit for
+    /// bit, alone or with others.
+    func testAttentionAgainstFloat64AndRowIndependence() {
+        let saved = useAVX512DecodeKernels
+        defer { useAVX512DecodeKernels = saved }
+        let seqs = 2, maxLen = 300
+        for (hd, nHead, kvHeads) in [(8, 4, 2), (16, 2, 2), (24, 2, 1), (64, 3, 3), (72, 2, 2), (128, 2, 2)] {
+            let dim = nHead * hd, kvDim = kvHeads * hd, qStride = dim + 2 * kvDim
+            let cache = [Float]((0..<(seqs * kvHeads * maxLen * hd)).map { Float(sin(Double($0) * 0.37)) })
+            let vals = [Float]((0..<(seqs * kvHeads * maxLen * hd)).map { Float(cos(Double($0) * 0.61)) })
+            for rows in [1, 3, 8, 16] {
+                let limits = (0..<rows).map { maxLen - 17 * $0 - ($0 % 2) * 5 }
+                let q = [Float]((0..<(seqs * rows * qStride)).map { Float(sin(Double($0) * 1.3)) * 0.5 })
+                func run(_ rowsRun: Int, _ lim: [Int], _ qs: [Float]) -> [Float] {
+                    var out = [Float](repeating: 0, count: seqs * rowsRun * dim)
+                    let scores = FloatBuffer(Parallel.threads * rowsRun * maxLen)
+                    qs.withUnsafeBufferPointer { qp in cache.withUnsafeBufferPointer { kp in vals.withUnsafeBufferPointer { vp in
+                        out.withUnsafeMutableBufferPointer { op in
+                            attention(q: qp.baseAddress!, qStride: qStride, seqs: seqs, rows: rowsRun, limits: lim,
+                                      keys: kp.baseAddress!, values: vp.baseAddress!, maxLen: maxLen, nHead: nHead,
+                                      kvHeads: kvHeads, headDim: hd, scores: scores, out: op.baseAddress!)
+                        } } } }
+                    return out
+                }
+                for avx in saved ? [true, false] : [false] {
+                    useAVX512DecodeKernels = avx
+                    let got = run(rows, limits, q)
+                    for s in 0..<seqs { for j in 0..<rows { for h in 0..<nHead {
+                        let kvBase = (s * kvHeads + h / (nHead / kvHeads)) * maxLen * hd
+                        let qo = (s * rows + j) * qStride + h * hd
+                        var sc = (0..<limits[j]).map { c in (0..<hd).reduce(0.0) { $0 + Double(q[qo + $1]) * Double(cache[kvBase + c * hd + $1]) } / Double(hd).squareRoot() }
+                        let m = sc.max()!
+                        sc = sc.map { exp($0 - m) }
+                        let z = sc.reduce(0, +)
+                        for d in 0..<hd {
+                            let want = (0..<limits[j]).reduce(0.0) { $0 + sc[$1] / z * Double(vals[kvBase + $1 * hd + d]) }
+                            XCTAssertEqual(Double(got[(s * rows + j) * dim + h * hd + d]), want, accuracy: 1e-5,
+                                           "hd \(hd) rows \(rows) avx512 \(avx) s \(s) j \(j) h \(h) d \(d)")
+                        }
+                    } } }
+                    guard avx, rows > 1 else { continue }
+                    for j in [0, rows - 1] {
+                        var qj = [Float]()
+                        for s in 0..<seqs { qj += q[((s * rows + j) * qStride)..<((s * rows + j + 1) * qStride)] }
+                        let alone = run(1, [limits[j]], qj)
+                        for s in 0..<seqs {
+                            XCTAssertEqual(Array(got[((s * rows + j) * dim)..<((s * rows + j + 1) * dim)]),
+                                           Array(alone[(s * dim)..<((s + 1) * dim)]), "hd \(hd) rows \(rows) j \(j)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The fused SwiGLU hidden layer equals two products and the gate, bit for bit.
     func testMatmulSwiGLUEqualsSeparateProducts() {
         var cfg = GPTConfig(dim: 256, nLayer: 1, nHead: 4, vocabSize: 16, numClasses: 1, cube: [1, 1, 1], parallel: 1, rope: .threeD)

@@ -57,3 +57,18 @@ void pk_release_freed_memory(void);
 // The next unclaimed chunk index (atomic fetch-and-add): threads take chunks
 // as they finish, so a thread the hypervisor stalls holds up no other.
 long pk_claim(long *counter);
+
+// Sampler passes over one row of logits. x[i] *= s for every i; returns the max.
+float pk_scale_max(float *x, int n, float s);
+// The k-th largest value of x[0..<n) (1 <= k <= n), exactly; x unchanged. scratch: n values.
+float pk_kth_largest(const float *x, int n, int k, uint32_t *scratch);
+// Writes the indices i with x[i] >= threshold in increasing order; returns their count
+// (out: n slots).
+int pk_indices_at_least(const float *x, int n, float threshold, int32_t *out);
+
+// Attention of `rows` queries (q, row stride qstride) against L cached keys and
+// values ([L][hd] each) of one head: query j sees keys [0, limits[j]), max = L.
+// scores: rows x L scratch; out: rows x hd, row stride ostride. AVX-512; returns 0
+// (and does nothing) when hd > 128.
+int pk_attention_head(int rows, int hd, const float *q, long qstride, const float *k, const float *v,
+                      int L, const int *limits, float scale, float *scores, float *out, long ostride);

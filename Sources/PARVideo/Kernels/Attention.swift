@@ -4,8 +4,9 @@ import CKernels
 
 /// Scaled dot-product attention of `rows` queries per sequence against a
 /// per-sequence key/value cache. Query j sees cache positions [0, limits[j]).
-/// Work is split over (sequence, head) pairs, never inside a sum; within a
-/// pair, QK^T and PV are small sgemm/sgemv calls (OpenBLAS single-threaded).
+/// Work is split over (sequence, head) pairs, never inside a sum. Within a
+/// pair the C kernel reads the keys and values once (AVX-512); the portable
+/// path makes QK^T and PV small sgemm/sgemv calls (OpenBLAS single-threaded).
 ///
 /// - q: [seqs * rows, qStride], heads first (row j of sequence s at s*rows + j)
 /// - keys/values: [seqs, kvHeads, maxLen, headDim]
@@ -19,6 +20,7 @@ public func attention(q: UnsafePointer<Float>, qStride: Int, seqs: Int, rows: In
     let scale = 1 / Float(headDim).squareRoot()
     let L = limits.max() ?? 0
     precondition(scratch.count >= Parallel.threads * rows * L)
+    let limits32 = limits.map { Int32($0) }
     Parallel.forEach(seqs * nHead) { item, worker in
         let s = item / nHead, h = item % nHead
         let base = (s * kvHeads + h / group) * maxLen * headDim
@@ -26,6 +28,10 @@ public func attention(q: UnsafePointer<Float>, qStride: Int, seqs: Int, rows: In
         let sc = scratch.ptr + worker * rows * L
         let qp = q + s * rows * qStride + h * headDim
         let op = out + s * rows * dim + h * headDim
+        if useAVX512DecodeKernels,
+           pk_attention_head(Int32(rows), Int32(headDim), qp, qStride, kp, vp, Int32(L), limits32, scale, sc, op, dim) != 0 {
+            return
+        }
         // scores[j, c] = scale * q_j . k_c for c < L
         if rows == 1 {
             cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(L), Int32(headDim), scale, kp, Int32(headDim), qp, 1, 0, sc, 1)

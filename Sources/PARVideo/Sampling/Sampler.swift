@@ -1,4 +1,5 @@
 import Foundation
+import CKernels
 
 /// How tokens are drawn from the logits.
 public struct SamplingOptions: Sendable, Equatable {
@@ -44,70 +45,68 @@ func uniform(stream: UInt64, index: UInt64) -> Double {
     return Double(z >> 11) * 0x1.0p-53
 }
 
+/// Per-row scratch of the sampler, reused from token to token.
+final class SamplerScratch {
+    var keys: [UInt32] = []
+    var kept: [Int32] = []
+    var weights: [Double] = []
+}
+
 /// Draws one token from one row of logits (modified in place): temperature,
 /// top-k (ties with the k-th value kept, as torch does), top-p, then an
 /// inverse-CDF draw over the kept tokens in index order.
 func sampleToken(_ logits: UnsafeMutablePointer<Float>, vocab: Int, options o: SamplingOptions,
-                 draw: Double, scratch: inout [Float]) -> Int32 {
+                 draw: Double, scratch: SamplerScratch) -> Int32 {
     if o.greedy {
         var best = 0
         for i in 1..<vocab where logits[i] > logits[best] { best = i }
         return Int32(best)
     }
-    let invT = 1 / max(o.temperature, 1e-5)
-    var mx = -Float.infinity
-    for i in 0..<vocab { logits[i] *= invT; mx = max(mx, logits[i]) }
+    let mx = pk_scale_max(logits, Int32(vocab), 1 / max(o.temperature, 1e-5))
     var threshold = -Float.infinity
     if o.topK > 0 && o.topK < vocab {
-        scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: UnsafeBufferPointer(start: logits, count: vocab))
-        threshold = kthLargest(&scratch, o.topK)
-    }
-    // The kept tokens in index order, with their unnormalised probabilities
-    // (a compact list: top-k keeps 1/8 of a 64000 vocabulary).
-    var kept: [(index: Int32, p: Double)] = []
-    kept.reserveCapacity(o.topK > 0 ? min(o.topK + 16, vocab) : vocab)
-    var sum: Double = 0
-    for i in 0..<vocab where logits[i] >= threshold {
-        let e = exp(Double(logits[i] - mx))
-        kept.append((Int32(i), e)); sum += e
-    }
-    if o.topP < 1 {
-        // Nucleus: keep the most likely tokens until their mass reaches top_p
-        // (the token that crosses it included).
-        let ranked = kept.indices.sorted { kept[$0].p > kept[$1].p || (kept[$0].p == kept[$1].p && $0 < $1) }
-        var cum: Double = 0, keep = ranked.count
-        for (rank, q) in ranked.enumerated() {
-            if cum / sum > Double(o.topP) { keep = rank; break }
-            cum += kept[q].p
+        if scratch.keys.count < vocab { scratch.keys = [UInt32](repeating: 0, count: vocab) }
+        threshold = scratch.keys.withUnsafeMutableBufferPointer {
+            pk_kth_largest(logits, Int32(vocab), Int32(o.topK), $0.baseAddress!)
         }
-        for q in ranked[keep...] { kept[q].p = 0 }
-        sum = cum
     }
-    let target = draw * sum
-    var acc: Double = 0, last = 0
-    for (i, p) in kept where p > 0 {
-        acc += p; last = Int(i)
-        if acc > target { return i }
+    // The kept tokens in index order, with their unnormalised probabilities.
+    if scratch.kept.count < vocab { scratch.kept = [Int32](repeating: 0, count: vocab) }
+    if scratch.weights.count < vocab { scratch.weights = [Double](repeating: 0, count: vocab) }
+    return scratch.kept.withUnsafeMutableBufferPointer { keptBuf in
+        scratch.weights.withUnsafeMutableBufferPointer { pBuf in
+            let kept = keptBuf.baseAddress!, p = pBuf.baseAddress!
+            let count = Int(pk_indices_at_least(logits, Int32(vocab), threshold, kept))
+            var sum: Double = 0
+            for q in 0..<count {
+                p[q] = exp(Double(logits[Int(kept[q])] - mx))
+                sum += p[q]
+            }
+            if o.topP < 1 {
+                // Nucleus: keep the most likely tokens until their mass reaches top_p
+                // (the token that crosses it included).
+                let ranked = (0..<count).sorted { p[$0] > p[$1] || (p[$0] == p[$1] && $0 < $1) }
+                var cum: Double = 0, keep = ranked.count
+                for (rank, q) in ranked.enumerated() {
+                    if cum / sum > Double(o.topP) { keep = rank; break }
+                    cum += p[q]
+                }
+                for q in ranked[keep...] { p[q] = 0 }
+                sum = cum
+            }
+            let target = draw * sum
+            var acc: Double = 0, last: Int32 = 0
+            for q in 0..<count where p[q] > 0 {
+                acc += p[q]; last = kept[q]
+                if acc > target { return kept[q] }
+            }
+            return last
+        }
     }
-    return Int32(last)
 }
 
-/// The k-th largest value (1-based) by quickselect; reorders `a`.
-func kthLargest(_ a: inout [Float], _ k: Int) -> Float {
-    var lo = 0, hi = a.count - 1
-    let target = k - 1
-    a.withUnsafeMutableBufferPointer { p in
-        while lo < hi {
-            let pivot = p[(lo + hi) / 2]
-            var i = lo, j = hi
-            while i <= j {
-                while p[i] > pivot { i += 1 }
-                while p[j] < pivot { j -= 1 }
-                if i <= j { p.swapAt(i, j); i += 1; j -= 1 }
-            }
-            if target <= j { hi = j } else if target >= i { lo = i } else { break }
-        }
-    }
-    return a[target]
+/// The k-th largest value (1-based, k <= a.count) of `a`.
+func kthLargest(_ a: [Float], _ k: Int) -> Float {
+    var keys = [UInt32](repeating: 0, count: a.count)
+    return keys.withUnsafeMutableBufferPointer { pk_kth_largest(a, Int32(a.count), Int32(k), $0.baseAddress!) }
 }
