@@ -6,6 +6,13 @@
 // or two input rows) or six (k-blocked, from 3 input rows on) are streamed side
 // by side; each (row, output) pair has its own zmm accumulator, reduced at the end,
 // so a sum does not depend on the row count, the blocking or the thread count.
+//
+// The weight rows of a block are not neighbours: a call's range of cols outputs is
+// cut into NW runs of q = cols / NW rows, and block t takes row t of every run, so
+// the block's streams lie q rows apart and each run is read front to back. Against
+// neighbouring rows (one 20-30 KB stretch read as 4-6 interleaved streams) this
+// reads 5-14% faster at every row count here (1 to 32 rows; a bandwidth probe with
+// streams megabytes apart reads ~30% faster than neighbouring rows did).
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 
@@ -30,7 +37,8 @@ static inline __mmask16 tail_mask(long n, long i) {
 // the same pass prefetches the next four rows.
 #define BLOCK(R, T)                                                                                \
 AVX512 static void block_##R##_##T(const float *x, long ldx, const void *const *w, int k,          \
-                                   float *y, long ldy, int nj, const char *const *next) {           \
+                                   float *y, long ldy, const int *jr, int nj,                       \
+                                   const char *const *next) {                                       \
     __m512 acc[R][4];                                                                              \
     for (int r = 0; r < R; r++)                                                                    \
         for (int p = 0; p < 4; p++) acc[r][p] = _mm512_setzero_ps();                               \
@@ -45,28 +53,41 @@ AVX512 static void block_##R##_##T(const float *x, long ldx, const void *const *
         }                                                                                          \
     }                                                                                              \
     for (int r = 0; r < R; r++)                                                                    \
-        for (int p = 0; p < nj; p++) y[r * ldy + p] = _mm512_reduce_add_ps(acc[r][p]);             \
+        for (int p = 0; p < nj; p++) y[r * ldy + jr[p]] = _mm512_reduce_add_ps(acc[r][p]);         \
 }
 
-// The NW weight rows of the block at row j (wr) and of the next block (nx, to
-// prefetch); past the end the last row repeats (its results are not stored).
+// The NW weight rows of block t (wr, output indices jr) and of block t + 1 (nx, to
+// prefetch). The first q * NW rows of [j0, end) form NW runs of q rows, and block
+// t < q takes row t of each; the rest (fewer than NW rows) form one last block of
+// neighbours, where the last row repeats (its results are not stored).
 #define WEIGHT_ROWS(NW, T)                                                                         \
-    int nj = end - j < NW ? end - j : NW;                                                          \
+    int jr[NW], nj = NW;                                                                           \
     const void *wr[NW];                                                                            \
     const char *nx[NW];                                                                            \
     for (int p = 0; p < NW; p++) {                                                                 \
-        wr[p] = (const char *)w + (long)(j + p < end ? j + p : end - 1) * k * sizeof_##T;          \
-        nx[p] = (const char *)w + (long)(j + NW + p < end ? j + NW + p : end - 1) * k * sizeof_##T;  \
+        int j, jn;                                                                                 \
+        if (t < q) {                                                                               \
+            j = j0 + p * q + t;                                                                    \
+            jn = t + 1 < q ? j + 1 : j0 + NW * q + p < end ? j0 + NW * q + p : j;                  \
+        } else {                                                                                   \
+            int first = j0 + NW * q;                                                               \
+            nj = end - first;                                                                      \
+            j = first + p < end ? first + p : end - 1;                                             \
+            jn = j;                                                                                \
+        }                                                                                          \
+        jr[p] = j;                                                                                 \
+        wr[p] = (const char *)w + (long)j * k * sizeof_##T;                                        \
+        nx[p] = (const char *)w + (long)jn * k * sizeof_##T;                                       \
     }
 
-// One or two input rows against the block of four weight rows at row j.
+// One or two input rows against block t of four weight rows.
 #define PASS(T)                                                                                    \
 BLOCK(1, T) BLOCK(2, T)                                                                            \
 AVX512 static void pass_##T(int rows, int k, const float *x, const void *w,                        \
-                            int j, int end, float *y, long ldy) {                                  \
+                            int j0, int q, int t, int end, float *y, long ldy) {                   \
     WEIGHT_ROWS(4, T)                                                                              \
-    if (rows == 2) block_2_##T(x, k, wr, k, y + j, ldy, nj, nx);                                   \
-    else block_1_##T(x, k, wr, k, y + j, ldy, nj, nx);                                             \
+    if (rows == 2) block_2_##T(x, k, wr, k, y, ldy, jr, nj, nx);                                   \
+    else block_1_##T(x, k, wr, k, y, ldy, jr, nj, nx);                                             \
 }
 
 // From 3 input rows: a block of KNW (6) weight rows is walked in chunks of KC
@@ -109,7 +130,7 @@ AVX512 static inline void ktile_##R##_##T(const float *x, long ldx, const void *
 #define KPASS(T)                                                                                   \
 KTILE(1, T) KTILE(2, T) KTILE(4, T)                                                                \
 AVX512 static void kpass_##T(int rows, int k, const float *x, const void *w,                       \
-                             int j, int end, float *y, long ldy) {                                 \
+                             int j0, int q, int t, int end, float *y, long ldy) {                  \
     WEIGHT_ROWS(KNW, T)                                                                            \
     __m512 acc[KROWS_MAX * KNW];                                                                     \
     for (int q = 0; q < rows * KNW; q++) acc[q] = _mm512_setzero_ps();                               \
@@ -127,7 +148,7 @@ AVX512 static void kpass_##T(int rows, int k, const float *x, const void *w,    
             ktile_1_##T(x + (long)r * k, k, wr, i0, i1, k, acc + r * KNW, nx, pf, MIN(pf + share, i1)); \
     }                                                                                              \
     for (int r = 0; r < rows; r++)                                                                 \
-        for (int p = 0; p < nj; p++) y[r * ldy + j + p] = _mm512_reduce_add_ps(acc[r * KNW + p]);    \
+        for (int p = 0; p < nj; p++) y[r * ldy + jr[p]] = _mm512_reduce_add_ps(acc[r * KNW + p]);  \
 }
 
 // Up to 2 input rows: four weight rows at a time, unblocked (more memory streams
@@ -137,11 +158,12 @@ PASS(T)                                                                         
 KPASS(T)                                                                                           \
 AVX512 static void fewrows_##T(int rows, int k, const float *x, const void *w, int j0,             \
                                int cols, float *y, long ldy) {                                     \
-    int end = j0 + cols;                                                                           \
-    if (rows >= 3)                                                                                 \
-        for (int j = j0; j < end; j += KNW) kpass_##T(rows, k, x, w, j, end, y, ldy);                \
-    else                                                                                           \
-        for (int j = j0; j < end; j += 4) pass_##T(rows, k, x, w, j, end, y, ldy);               \
+    int end = j0 + cols, nw = rows >= 3 ? KNW : 4, q = cols / nw;                                  \
+    int blocks = q + (cols % nw != 0);                                                             \
+    for (int t = 0; t < blocks; t++) {                                                             \
+        if (rows >= 3) kpass_##T(rows, k, x, w, j0, q, t, end, y, ldy);                            \
+        else pass_##T(rows, k, x, w, j0, q, t, end, y, ldy);                                       \
+    }                                                                                              \
 }
 ROWS(f32)
 ROWS(f16)
