@@ -72,3 +72,10 @@ int pk_indices_at_least(const float *x, int n, float threshold, int32_t *out);
 // (and does nothing) when hd > 128.
 int pk_attention_head(int rows, int hd, const float *q, long qstride, const float *k, const float *v,
                       int L, const int *limits, float scale, float *scores, float *out, long ostride);
+
+// Runs fn(ctx, chunk, worker) for every chunk < chunks on the caller (worker 0)
+// and threads - 1 helper threads (workers 1...), each claiming the next chunk as it
+// finishes one; returns when all are done. Returns 0 without running anything when
+// threads < 2 or another region is running (the caller then runs the chunks itself).
+typedef void (*pk_chunk_fn)(void *ctx, long chunk, int worker);
+int pk_pool_run(long chunks, int threads, pk_chunk_fn fn, void *ctx);

@@ -29,6 +29,16 @@ public enum Parallel {
             for c in 0..<chunks { body(c, 0) }
             return
         }
+        // The spinning pool first; libdispatch when it is busy (a nested region).
+        let pooled = withoutActuallyEscaping(body) { body -> Bool in
+            var task = body
+            return withUnsafeMutablePointer(to: &task) { ctx in
+                pk_pool_run(chunks, Int32(t), { ctx, chunk, worker in
+                    ctx!.assumingMemoryBound(to: ((Int, Int) -> Void).self).pointee(Int(chunk), Int(worker))
+                }, ctx) != 0
+            }
+        }
+        if pooled { return }
         // Chunks are claimed one at a time rather than dealt out in turn: the
         // guest loses whole time slices to the hypervisor, and a fixed share per
         // thread made the other thread wait at every join. Which thread runs a
