@@ -131,7 +131,7 @@ struct BenchCommand: ParsableCommand {
                 }
                 let gflops: Double = rate.cpu / Double(w.bytes) * 2 * Double(rows * cols) / 1e9
                 print("| OpenBLAS sgemv F32 | 1 | " + String(format: "%.1f | %.1f | %.0f |", rate.wall / 1e9, rate.cpu / 1e9, gflops))
-                // sgemm with few rows: the other side of the few-row kernel's threshold (fewRowsMax).
+                // sgemm with few rows: what the few-row kernel replaces.
                 for r in [8, 16, 32] {
                     let rate = Roofline.best(3, work: Double(w.bytes)) {
                         Parallel.forEach(8) { c in

@@ -27,15 +27,16 @@ final class DeterminismTests: XCTestCase {
         }
     }
 
+    /// n = 16 with CFG: 32 rows a step alone, 96 in the batch of 3.
     func testClipAloneEqualsClipInBatch() throws {
-        for dtype in [DType.f32, .f16] {
-            let gen = PARGenerator(model: model(dtype))
+        for (dtype, n) in [(DType.f32, 4), (.f16, 4), (.f32, 16), (.bf16, 16)] {
+            let gen = PARGenerator(model: model(dtype, n: n))
             let batch = try gen.generate(actions: [2, 4, 0], options: sampling)
             for i in 0..<3 {
                 var alone = sampling
                 alone.seed = sampling.seed + UInt64(i)
                 let single = try gen.generate(actions: [[2, 4, 0][i]], options: alone)
-                XCTAssertEqual(single[0], batch[i], "\(dtype) clip \(i)")
+                XCTAssertEqual(single[0], batch[i], "\(dtype) n \(n) clip \(i)")
             }
             XCTAssertNotEqual(batch[0], batch[1])
         }

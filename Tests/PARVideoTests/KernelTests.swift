@@ -17,7 +17,8 @@ final class KernelTests: XCTestCase {
     }
 
     /// A row's result does not depend on how many rows share the call (B clips and
-    /// the CFG batch must not change a clip's tokens), on either few-row kernel.
+    /// the CFG batch must not change a clip's tokens), on either few-row kernel,
+    /// past one group of the k-blocked kernel (32 rows) too.
     func testRowResultIndependentOfRowCount() {
         let out = 301, k = 1280
         let saved = useAVX512DecodeKernels
@@ -26,7 +27,7 @@ final class KernelTests: XCTestCase {
             var cfg = GPTConfig(dim: k, nLayer: 1, nHead: 2, vocabSize: out, numClasses: 1, cube: [1, 1, 1], parallel: 1, rope: .threeD)
             cfg.multipleOf = 8
             let w = GPTWeights(randomFor: cfg, dtype: dt, seed: 5).output
-            let maxRows = 47
+            let maxRows = 100
             let x = (0..<(maxRows * k)).map { Float(($0 * 29) % 31) / 31 - 0.5 }
             for avx in saved ? [true, false] : [false] {
                 useAVX512DecodeKernels = avx
@@ -37,7 +38,7 @@ final class KernelTests: XCTestCase {
                     matmul(Array(x[(r * k)..<((r + 1) * k)]), rows: 1, w, &one)
                     single.replaceSubrange((r * out)..<((r + 1) * out), with: one)
                 }
-                for rows in [2, 3, 5, 7, 8, 17, 32, maxRows] {
+                for rows in [2, 3, 5, 7, 8, 17, 32, 47, 64, maxRows] {
                     var many = [Float](repeating: 0, count: rows * out)
                     matmul(Array(x[0..<(rows * k)]), rows: rows, w, &many)
                     XCTAssertEqual(many, Array(single[0..<(rows * out)]), "\(dt) avx512 \(avx) rows \(rows)")
@@ -147,10 +148,15 @@ final class KernelTests: XCTestCase {
             let w = GPTWeights(randomFor: cfg, dtype: dt, seed: 3).output
             var wf = [Float](repeating: 0, count: out * k)
             wf.withUnsafeMutableBufferPointer { p in for j in 0..<out { w.copyRow(j, into: p.baseAddress! + j * k) } }
-            for rows in [1, 3, 5, fewRowsMax - 1, fewRowsMax, fewRowsMax + 17] {
+            for (rows, blas) in [1, 3, 5, 47, 48, 65].flatMap({ r in [(r, false), (r, true)] }) {
                 let x = (0..<(rows * k)).map { Float(($0 * 37) % 23) / 23 - 0.5 }
                 var y = [Float](repeating: .nan, count: rows * out)
-                matmul(x, rows: rows, w, &y)
+                if blas {
+                    y.withUnsafeMutableBufferPointer { yp in x.withUnsafeBufferPointer { xp in
+                        matmulBLAS(xp.baseAddress!, rows: rows, w, yp.baseAddress!) } }
+                } else {
+                    matmul(x, rows: rows, w, &y)
+                }
                 var worst = 0.0
                 for r in 0..<rows {
                     for j in 0..<out {
@@ -159,7 +165,7 @@ final class KernelTests: XCTestCase {
                         worst = max(worst, abs(Double(y[r * out + j]) - ref))
                     }
                 }
-                XCTAssertLessThan(worst, 1e-5, "\(label) \(dt) rows \(rows)")
+                XCTAssertLessThan(worst, 1e-5, "\(label) \(dt) rows \(rows) blas \(blas)")
             }
         }
     }

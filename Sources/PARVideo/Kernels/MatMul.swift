@@ -25,12 +25,14 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 }
 
-/// Below this many rows the own dot-product kernel runs: it reads each
-/// weight once per call, while sgemm packs the whole weight matrix on every
-/// call, which costs more than the product itself for a few dozen rows
-/// (measured: `par-video bench --kernels`). From here on sgemm runs
-/// (compute bound), half weights widened to fp32 tile by tile.
-let fewRowsMax = 48
+/// The decode products run the own dot-product kernels for every row count: they
+/// read each weight once per call, while sgemm packs the whole weight matrix on
+/// every call (more than the product itself below a few dozen rows, measured:
+/// `par-video bench --kernels`), and the kernels form every (row, output) sum in
+/// one fixed order, so a row's result does not depend on how many rows share the
+/// call: clip i of a batch of B is the clip decoded alone, whatever B. (Until
+/// 0.1 sgemm took over from 48 rows, and clips of larger batches differed from
+/// the same clips decoded alone.) sgemm remains as `matmulBLAS`.
 /// The few-row products and attention's softmax run the C AVX-512 kernels when
 /// the CPU has them (tests switch them off to check the portable Swift code; a
 /// few-row sum is independent of the row count with either, but the two reduce
@@ -70,6 +72,16 @@ public func matmul(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, _ y:
     }
 }
 
+/// The same product through OpenBLAS sgemm (F16/BF16 widened into fp32 tiles):
+/// the roofline's sgemm ceiling, and a second path for the tests.
+public func matmulBLAS(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
+    let (chunks, size) = outputChunks(w.rows)
+    Parallel.forEach(chunks) { c, worker in
+        let j0 = c * size
+        blasChunk(x, rows: rows, w, j0: j0, cols: min(size, w.rows - j0), y, worker: worker)
+    }
+}
+
 /// SwiGLU's hidden layer: a = silu(x W1^T) * (x W3^T), b = x W3^T (scratch). Each
 /// output chunk computes both products for its columns and gates them at once, so
 /// the step waits for the threads once instead of three times. Same sums and the
@@ -86,27 +98,30 @@ public func matmulSwiGLU(_ x: UnsafePointer<Float>, rows: Int, _ w1: WeightMatri
     }
 }
 
-/// y[r, j] for j0 <= j < j0 + cols: the few-row kernel below `fewRowsMax` rows, sgemm above.
+/// y[r, j] for j0 <= j < j0 + cols: the C kernel on AVX-512, Swift SIMD elsewhere.
 @inline(__always)
 func productChunk(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, j0: Int, cols: Int,
                   _ y: UnsafeMutablePointer<Float>, worker: Int) {
     let k = w.cols
-    if rows < fewRowsMax {
-        if useAVX512DecodeKernels {
-            let dt: Int32 = w.dtype == .f32 ? Int32(PK_F32) : w.dtype == .f16 ? Int32(PK_F16) : Int32(PK_BF16)
-            pk_fewrows(Int32(rows), Int32(k), x, w.data, dt, Int32(j0), Int32(cols), y, w.rows)
-            return
-        }
-        // Half weights for more than two rows: each block of four weight rows is
-        // widened once into fp32 scratch (it stays in L1) instead of once per row pair.
-        let scratch = w.dtype != .f32 && rows > 2 ? TileScratch.shared.buffer(worker, count: 4 * k) : nil
-        switch w.dtype {
-        case .f32: fewRowDot(LoadF32.self, x, rows: rows, w, j0: j0, cols: cols, y, scratch: nil)
-        case .f16: fewRowDot(LoadF16.self, x, rows: rows, w, j0: j0, cols: cols, y, scratch: scratch)
-        default: fewRowDot(LoadBF16.self, x, rows: rows, w, j0: j0, cols: cols, y, scratch: scratch)
-        }
+    if useAVX512DecodeKernels {
+        let dt: Int32 = w.dtype == .f32 ? Int32(PK_F32) : w.dtype == .f16 ? Int32(PK_F16) : Int32(PK_BF16)
+        pk_fewrows(Int32(rows), Int32(k), x, w.data, dt, Int32(j0), Int32(cols), y, w.rows)
         return
     }
+    // Half weights for more than two rows: each block of four weight rows is
+    // widened once into fp32 scratch (it stays in L1) instead of once per row pair.
+    let scratch = w.dtype != .f32 && rows > 2 ? TileScratch.shared.buffer(worker, count: 4 * k) : nil
+    switch w.dtype {
+    case .f32: fewRowDot(LoadF32.self, x, rows: rows, w, j0: j0, cols: cols, y, scratch: nil)
+    case .f16: fewRowDot(LoadF16.self, x, rows: rows, w, j0: j0, cols: cols, y, scratch: scratch)
+    default: fewRowDot(LoadBF16.self, x, rows: rows, w, j0: j0, cols: cols, y, scratch: scratch)
+    }
+}
+
+/// y[r, j] for j0 <= j < j0 + cols through sgemm.
+func blasChunk(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, j0: Int, cols: Int,
+               _ y: UnsafeMutablePointer<Float>, worker: Int) {
+    let k = w.cols
     switch w.dtype {
     case .f32:
         let wp = w.data.assumingMemoryBound(to: Float.self) + j0 * k

@@ -70,7 +70,7 @@ public enum Roofline {
         for i in 0..<(m * k) { a.ptr[i] = Float(i % 13) * 0.01 }
         for i in 0..<(n * k) { b.ptr[i] = Float(i % 7) * 0.01 }
         let w = WeightMatrix(rows: n, cols: k, dtype: .f32, data: UnsafeRawPointer(b.ptr), owner: b)
-        return best(3, work: 2.0 * Double(m * n * k)) { matmul(a.ptr, rows: m, w, c.ptr) }
+        return best(3, work: 2.0 * Double(m * n * k)) { matmulBLAS(a.ptr, rows: m, w, c.ptr) }
     }
 
     /// Peak resident memory since the last `resetPeakMemory` (VmHWM), bytes.
