@@ -151,7 +151,9 @@ AVX512 static void kpass_##T(int rows, int k, const float *x, const void *w,    
         for (long i0 = 0; i0 < k; i0 += KC) {                                                      \
             long i1 = i0 + KC < k ? i0 + KC : k;                                                   \
             long share = ((i1 - i0 + tiles - 1) / tiles + 15) / 16 * 16, pf = i0;                  \
-            long pf_last = g0 == 0 ? i1 : i0;  /* the first group prefetches */                    \
+            /* the first group prefetches, up to 12 rows: past that the product is compute     \
+               bound and the prefetches cost more load slots than they save (4-8%) */          \
+            long pf_last = g0 == 0 && rows <= 12 ? i1 : i0;                                        \
             int r = 0;                                                                             \
             for (; r + 4 <= gr; r += 4, pf += share)                                               \
                 ktile_4_##T(xg + (long)r * k, k, wr, i0, i1, k, acc + r * KNW, nx, pf, MIN(pf + share, pf_last)); \
