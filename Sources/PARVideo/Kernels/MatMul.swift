@@ -30,9 +30,10 @@ public struct WeightMatrix: @unchecked Sendable {
 /// every call (more than the product itself below a few dozen rows, measured:
 /// `par-video bench --kernels`), and the kernels form every (row, output) sum in
 /// one fixed order, so a row's result does not depend on how many rows share the
-/// call: clip i of a batch of B is the clip decoded alone, whatever B. (Until
-/// 0.1 sgemm took over from 48 rows, and clips of larger batches differed from
-/// the same clips decoded alone.) sgemm remains as `matmulBLAS`.
+/// call: clip i of a batch of B is the clip decoded alone, whatever B. (When
+/// sgemm took over from 48 rows, clips of larger batches differed from the same
+/// clips decoded alone.) sgemm remains as `matmulBLAS`.
+///
 /// The few-row products and attention's softmax run the C AVX-512 kernels when
 /// the CPU has them (tests switch them off to check the portable Swift code; a
 /// few-row sum is independent of the row count with either, but the two reduce
