@@ -55,18 +55,22 @@ final class TileScratch: @unchecked Sendable {
     }
 }
 
-/// The number of fixed output chunks for `outputs` columns: enough to feed
-/// two threads evenly, independent of the thread count.
+/// The fixed output chunks for `outputs` columns: enough to feed two threads
+/// evenly, independent of the thread count (a chunk never splits a sum, so the
+/// chunking does not change a result). Past 12 input rows the product is compute
+/// bound and a chunk takes milliseconds: 16 chunks instead of 8 halve the wait at
+/// the end of each product (n = 16 paper step ~3% faster in alternating runs).
 @inline(__always)
-func outputChunks(_ outputs: Int) -> (count: Int, size: Int) {
-    let size = max(16, ((outputs + 7) / 8 + 15) / 16 * 16)
+func outputChunks(_ outputs: Int, rows: Int = 1) -> (count: Int, size: Int) {
+    let parts = rows > 12 ? 16 : 8
+    let size = max(16, ((outputs + parts - 1) / parts + 15) / 16 * 16)
     return ((outputs + size - 1) / size, size)
 }
 
 /// y[r, j] = sum_k x[r, k] * W[j, k] for r < rows: y = x W^T, fp32 result.
 /// `x` is rows x W.cols, `y` is rows x W.rows (row stride W.rows).
 public func matmul(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
-    let (chunks, size) = outputChunks(w.rows)
+    let (chunks, size) = outputChunks(w.rows, rows: rows)
     Parallel.forEach(chunks) { c, worker in
         let j0 = c * size
         productChunk(x, rows: rows, w, j0: j0, cols: min(size, w.rows - j0), y, worker: worker)
@@ -90,7 +94,7 @@ public func matmulBLAS(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, 
 public func matmulSwiGLU(_ x: UnsafePointer<Float>, rows: Int, _ w1: WeightMatrix, _ w3: WeightMatrix,
                          _ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>) {
     precondition(w1.rows == w3.rows && w1.cols == w3.cols)
-    let (chunks, size) = outputChunks(w1.rows)
+    let (chunks, size) = outputChunks(w1.rows, rows: rows)
     Parallel.forEach(chunks) { c, worker in
         let j0 = c * size, cols = min(size, w1.rows - j0)
         productChunk(x, rows: rows, w1, j0: j0, cols: cols, a, worker: worker)
