@@ -48,3 +48,15 @@ AVX512 void pk_softmax_row(float *r, int limit, int len) {
     }
     for (int c = limit; c < len; c++) r[c] = 0;
 }
+
+// a = silu(a) * b = a / (1 + exp(-a)) * b, the SwiGLU gate, 16 lanes at a time
+// (libm's scalar expf was ~1.5% of an n = 16 step).
+AVX512 void pk_silu_mul(float *a, const float *b, long n) {
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 x = _mm512_maskz_loadu_ps(m, a + i);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), x));
+        __m512 y = _mm512_mul_ps(_mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), _mm512_maskz_loadu_ps(m, b + i));
+        _mm512_mask_storeu_ps(a + i, m, y);
+    }
+}

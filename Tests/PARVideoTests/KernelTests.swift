@@ -120,6 +120,36 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The SwiGLU gate and RMSNorm (16-lane sums; on AVX-512 a vector exp) against float64.
+    func testSiluMulAndRMSNormAgainstFloat64() {
+        let saved = useAVX512DecodeKernels
+        defer { useAVX512DecodeKernels = saved }
+        for avx in saved ? [true, false] : [false] {
+            useAVX512DecodeKernels = avx
+            for n in [1, 15, 16, 17, 1000] {
+                let a0 = (0..<n).map { Float(sin(Double($0) * 0.9)) * 12 }, b = (0..<n).map { Float(cos(Double($0) * 0.4)) }
+                var a = a0
+                siluMul(&a, b, count: n)
+                for i in 0..<n {
+                    let x = Double(a0[i]), want = x / (1 + exp(-x)) * Double(b[i])
+                    XCTAssertEqual(Double(a[i]), want, accuracy: 3e-6 * max(abs(want), 1e-3), "avx512 \(avx) n \(n) i \(i)")
+                }
+            }
+        }
+        for dim in [8, 24, 1280] {
+            let x = (0..<(2 * dim)).map { Float(sin(Double($0) * 0.3)) * 3 }, w = (0..<dim).map { 1 + Float($0 % 5) * 0.1 }
+            var out = [Float](repeating: 0, count: 2 * dim)
+            rmsNorm(x, rows: 2, dim: dim, weight: w, eps: 1e-5, &out)
+            for r in 0..<2 {
+                let ss = (0..<dim).reduce(0.0) { $0 + Double(x[r * dim + $1]) * Double(x[r * dim + $1]) }
+                let scale = 1 / (ss / Double(dim) + 1e-5).squareRoot()
+                for i in 0..<dim {
+                    XCTAssertEqual(Double(out[r * dim + i]), Double(x[r * dim + i]) * scale * Double(w[i]), accuracy: 2e-6, "dim \(dim)")
+                }
+            }
+        }
+    }
+
     /// The fused SwiGLU hidden layer equals two products and the gate, bit for bit.
     func testMatmulSwiGLUEqualsSeparateProducts() {
         var cfg = GPTConfig(dim: 256, nLayer: 1, nHead: 4, vocabSize: 16, numClasses: 1, cube: [1, 1, 1], parallel: 1, rope: .threeD)

@@ -42,6 +42,8 @@ void pk_fewrows(int rows, int k, const float *x, const void *w, int dtype, int j
 
 // Softmax of r[0..<limit) in place (AVX-512, vector exp), r[limit..<len) = 0.
 void pk_softmax_row(float *r, int limit, int len);
+// a[i] = silu(a[i]) * b[i] for i < n (AVX-512, vector exp).
+void pk_silu_mul(float *a, const float *b, long n);
 
 // AMX (amx-tile, amx-bf16, and the kernel's permission to use tiles): 1 or 0.
 int tk_has_amx(void);
