@@ -2,10 +2,11 @@
 #include <immintrin.h>
 
 // Decode attention for one (sequence, head): the queries of a step against the
-// cached keys and values, read once each, with software prefetch 64 keys ahead
-// (7-14% over the hardware prefetcher alone, 1-16 queries). OpenBLAS's sgemm packed the keys for
+// cached keys and values, read once each. OpenBLAS's sgemm packed the keys for
 // every call (twice the traffic at 4-32 queries) and its sgemv left a third of
-// the bandwidth unused; attention was 10-14% of a paper-scale step.
+// the bandwidth unused; attention was 10-14% of a paper-scale step. Keys and
+// values are prefetched 64 keys ahead (7-14% over the hardware prefetcher alone,
+// 1-16 queries).
 //
 // Each score q_j . k_c is a lane-wise sum over the head's 16-float vectors, then
 // a fixed reduction tree, so it does not depend on the number of queries; each
