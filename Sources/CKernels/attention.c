@@ -1,5 +1,5 @@
 #include "ckernels.h"
-#include <immintrin.h>
+#include "lanes.h"
 
 // Decode attention for one (sequence, head): the queries of a step against the
 // cached keys and values, read once each. OpenBLAS's sgemm packed the keys for
@@ -32,10 +32,6 @@ AVX512 static inline __m512 reduce16(__m512 a[16]) {
     // lane 4g + m holds key 4m + g
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     return _mm512_permutexvar_ps(order, s);
-}
-
-static inline __mmask16 lanes_below(int n, int c) {
-    return n - c >= 16 ? 0xFFFF : n - c <= 0 ? 0 : (__mmask16)((1u << (n - c)) - 1);
 }
 
 // NV 16-float vectors per head (hd <= 16 NV; lanes past hd are masked to zero).

@@ -1,5 +1,5 @@
 #include "ckernels.h"
-#include <immintrin.h>
+#include "lanes.h"
 
 // Few-row products y = x W^T for the transformer's decode steps (a handful of
 // rows against a weight matrix read once from memory). Four weight rows (one
@@ -28,11 +28,6 @@ AVX512 static inline __m512 load_bf16(const void *w, long i, __mmask16 m) {
 
 enum { sizeof_f32 = 4, sizeof_f16 = 2, sizeof_bf16 = 2 };
 
-// The lanes of a 16-wide step at column i that lie below n.
-static inline __mmask16 tail_mask(long n, long i) {
-    return n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-}
-
 // R (1 or 2) input rows against four weight rows w[0..3], weights of type T;
 // the same pass prefetches the next four rows.
 #define BLOCK(R, T)                                                                                \
@@ -43,7 +38,7 @@ AVX512 static void block_##R##_##T(const float *x, long ldx, const void *const *
     for (int r = 0; r < R; r++)                                                                    \
         for (int p = 0; p < 4; p++) acc[r][p] = _mm512_setzero_ps();                               \
     for (long i = 0; i < k; i += 16) {                                                             \
-        __mmask16 m = tail_mask(k, i);                                                             \
+        __mmask16 m = lanes_below(k, i);                                                           \
         __m512 wv[4];                                                                              \
         for (int p = 0; p < 4; p++) wv[p] = load_##T(w[p], i, m);                                  \
         for (int p = 0; p < 4; p++) _mm_prefetch(next[p] + i * sizeof_##T, _MM_HINT_T0);           \
@@ -129,7 +124,7 @@ AVX512 static inline void ktile_##R##_##T(const float *x, long ldx, const void *
         for (int p = 0; p < KNW; p++) a[r][p] = acc[r * KNW + p];                                  \
     long full = i0 + (i1 - i0) / 16 * 16, i = i0;                                                  \
     for (; i < full; i += 16) KSTEP(R, T, (__mmask16)0xFFFF)                                       \
-    if (i < i1) { __mmask16 m = tail_mask(k, i); KSTEP(R, T, m) }                                  \
+    if (i < i1) { __mmask16 m = lanes_below(k, i); KSTEP(R, T, m) }                                \
     for (; pf < pf_end; pf += 64 / sizeof_##T)                                                     \
         for (int p = 0; p < KNW; p++) _mm_prefetch(next[p] + pf * sizeof_##T, _MM_HINT_T0);        \
     for (int r = 0; r < R; r++)                                                                    \

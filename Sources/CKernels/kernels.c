@@ -1,5 +1,5 @@
 #include "ckernels.h"
-#include <immintrin.h>
+#include "lanes.h"
 #include <string.h>
 
 #define MR 6     // rows (positions) per micro tile
@@ -50,11 +50,6 @@ void tk_pack_bf16(int K, int N, const float *w, uint16_t *out) {
     }
 }
 
-static inline __mmask16 col_mask(int valid, int j) {
-    int v = valid - 16 * j;
-    return v >= 16 ? 0xFFFF : v <= 0 ? 0 : (__mmask16)((1u << v) - 1);
-}
-
 // One MR x (16*NB) tile over kc steps; rows >= mr read row mr-1 and are not stored.
 #define MICRO_F32(NB)                                                                          \
 AVX512 static void micro_f32_##NB(int mr, int kc, const float *const *ap, long off, const float *B, \
@@ -75,7 +70,7 @@ AVX512 static void micro_f32_##NB(int mr, int kc, const float *const *ap, long o
     }                                                                                          \
     for (int r = 0; r < mr; r++)                                                               \
         for (int j = 0; j < NB; j++) {                                                         \
-            __mmask16 m = col_mask(valid, j);                                                  \
+            __mmask16 m = lanes_below(valid, 16 * j);                                          \
             float *c = C + (long)r * ldc + 16 * j;                                             \
             _mm512_mask_storeu_ps(c, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, c), acc[r][j])); \
         }                                                                                      \
@@ -106,7 +101,7 @@ AVX512BF16 static void micro_bf16_##NB(int mr, int kp, const uint16_t *const *ap
     }                                                                                          \
     for (int r = 0; r < mr; r++)                                                               \
         for (int j = 0; j < NB; j++) {                                                         \
-            __mmask16 m = col_mask(valid, j);                                                  \
+            __mmask16 m = lanes_below(valid, 16 * j);                                          \
             float *c = C + (long)r * ldc + 16 * j;                                             \
             _mm512_mask_storeu_ps(c, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, c), acc[r][j])); \
         }                                                                                      \

@@ -1,5 +1,5 @@
 #include "ckernels.h"
-#include <immintrin.h>
+#include "lanes.h"
 
 // Attention's softmax over one row of scores with a 16-lane exp (Cephes
 // expf's range reduction and polynomial, within 2 ulp of expf); libm's scalar
@@ -23,27 +23,22 @@ AVX512 static inline __m512 exp16(__m512 x) {
     return _mm512_scalef_ps(p, n);  // p * 2^n
 }
 
-// The lanes of a 16-wide step at column c that lie below n.
-static inline __mmask16 tail_mask(int n, int c) {
-    return n - c >= 16 ? 0xFFFF : (__mmask16)((1u << (n - c)) - 1);
-}
-
 AVX512 void pk_softmax_row(float *r, int limit, int len) {
     __m512 mx = _mm512_set1_ps(-__builtin_inff());
     for (int c = 0; c < limit; c += 16) {
-        __mmask16 m = tail_mask(limit, c);
+        __mmask16 m = lanes_below(limit, c);
         mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, r + c));
     }
     __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx)), sum = _mm512_setzero_ps();
     for (int c = 0; c < limit; c += 16) {
-        __mmask16 m = tail_mask(limit, c);
+        __mmask16 m = lanes_below(limit, c);
         __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, r + c), vmax));
         _mm512_mask_storeu_ps(r + c, m, e);
         sum = _mm512_mask_add_ps(sum, m, sum, e);
     }
     __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
     for (int c = 0; c < limit; c += 16) {
-        __mmask16 m = tail_mask(limit, c);
+        __mmask16 m = lanes_below(limit, c);
         _mm512_mask_storeu_ps(r + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, r + c), inv));
     }
     for (int c = limit; c < len; c++) r[c] = 0;
@@ -53,7 +48,7 @@ AVX512 void pk_softmax_row(float *r, int limit, int len) {
 // (libm's scalar expf was ~1.5% of an n = 16 step).
 AVX512 void pk_silu_mul(float *a, const float *b, long n) {
     for (long i = 0; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 m = lanes_below(n, i);
         __m512 x = _mm512_maskz_loadu_ps(m, a + i);
         __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), x));
         __m512 y = _mm512_mul_ps(_mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), _mm512_maskz_loadu_ps(m, b + i));
