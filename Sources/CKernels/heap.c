@@ -10,7 +10,3 @@ void pk_keep_freed_memory(void) {
 
 // Give free heap pages back to the kernel now (after a large scratch buffer).
 void pk_release_freed_memory(void) { malloc_trim(0); }
-
-long pk_claim(long *counter) {
-    return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
-}

@@ -79,3 +79,8 @@ int pk_pool_run(long chunks, int threads, pk_chunk_fn fn, void *ctx) {
     pthread_mutex_unlock(&pool.run);
     return 1;
 }
+
+// The libdispatch fallback's chunk counter (Parallel.forEach when the pool is busy).
+long pk_claim(long *counter) {
+    return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
