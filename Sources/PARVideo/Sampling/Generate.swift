@@ -98,7 +98,8 @@ public final class PARGenerator: @unchecked Sendable {
         let ws = Workspace(config: c, maxRows: seqs * n)
         let logits = FloatBuffer(seqs * n * V)
         var seqTokens = [[Int32]](repeating: [Int32](repeating: 0, count: N), count: B)
-        let scratch = (0..<B * n).map { _ in SamplerScratch() }
+        // One sampler scratch per thread (about 1 MB each at a 64000 vocabulary), not per row.
+        let scratch = (0..<Parallel.threads).map { _ in SamplerScratch() }
 
         for step in 0..<steps {
             let plans = (0..<B).map { plan(step: step, classToken: actions[$0], seq: seqTokens[$0]) }
@@ -122,11 +123,11 @@ public final class PARGenerator: @unchecked Sendable {
             let predicts = plans[0].predicts
             var drawn = [Int32](repeating: 0, count: B * rows)
             drawn.withUnsafeMutableBufferPointer { out in
-                Parallel.forEach(B * rows) { r in
+                Parallel.forEach(B * rows) { r, worker in
                     let b = r / rows, j = r % rows
                     if predicts[j] < forced[b].count { out[r] = forced[b][predicts[j]]; return }
                     let u = uniform(stream: streams[b], index: UInt64(predicts[j]))
-                    out[r] = sampleToken(logits.ptr + r * V, vocab: V, options: options, draw: u, scratch: scratch[r])
+                    out[r] = sampleToken(logits.ptr + r * V, vocab: V, options: options, draw: u, scratch: scratch[worker])
                 }
             }
             for b in 0..<B { for j in 0..<rows { seqTokens[b][predicts[j]] = drawn[b * rows + j] } }
