@@ -65,13 +65,15 @@ struct BenchCommand: ParsableCommand {
                 let seqs = options.usesCFG ? 2 * b : b
                 // Roofline: every step streams every weight; FLOPs are 2 per
                 // weight per row plus attention (QK and PV) over the visible keys.
+                // Under CFG the head runs on the guided rows only (GPT.forward),
+                // so its FLOPs count those rows: the bound is for the work done.
                 var flopCount = 0.0
+                let params = Double(weights.streamedBytes / dt.byteSize), headParams = Double(c.vocabSize * c.dim)
                 for step in 0..<gen.steps {
                     let plan = gen.plan(step: step, classToken: 0, seq: [Int32](repeating: 0, count: N))
-                    let rows = Double(seqs * plan.positions.count)
-                    let params = Double(weights.streamedBytes / dt.byteSize)
+                    let rows = Double(seqs * plan.positions.count), guided = Double(b * plan.positions.count)
                     let keys = Double(plan.limits.reduce(0, +) * seqs)
-                    flopCount += 2 * params * rows + 4 * keys * Double(c.dim * c.nLayer)
+                    flopCount += 2 * (params - headParams) * rows + 2 * headParams * guided + 4 * keys * Double(c.dim * c.nLayer)
                 }
                 let bytes = Double(weights.streamedBytes) * Double(gen.steps)
                 var runs: [(share: Double, line: String)] = []

@@ -96,7 +96,7 @@ public final class PARGenerator: @unchecked Sendable {
         let seqs = cfg ? 2 * B : B
         let cache = model.makeCache(seqs: seqs)
         let ws = Workspace(config: c, maxRows: seqs * n)
-        let logits = FloatBuffer(seqs * n * V)
+        let logits = FloatBuffer(B * n * V)  // guided logits only
         var seqTokens = [[Int32]](repeating: [Int32](repeating: 0, count: N), count: B)
         // One sampler scratch per thread (about 1 MB each at a 64000 vocabulary), not per row.
         let scratch = (0..<Parallel.threads).map { _ in SamplerScratch() }
@@ -109,15 +109,7 @@ public final class PARGenerator: @unchecked Sendable {
                 inputs += plans.flatMap { p in p.inputs.map { if case .classToken = $0 { .classToken(c.numClasses) } else { $0 } } }
             }
             model.forward(inputs, seqs: seqs, positions: plans[0].positions, cells: plans[0].cells, limits: plans[0].limits,
-                          cache: cache, workspace: ws, logits: logits.ptr)
-            if cfg {  // logits = u + s * (c - u), in place over the cond rows
-                let s = options.cfgScale
-                let cond = logits.ptr, uncond = logits.ptr + B * rows * V
-                Parallel.forEach(B * rows) { r in
-                    let cr = cond + r * V, ur = uncond + r * V
-                    for i in 0..<V { cr[i] = ur[i] + (cr[i] - ur[i]) * s }
-                }
-            }
+                          guidance: cfg ? options.cfgScale : nil, cache: cache, workspace: ws, logits: logits.ptr)
             logitsHook?(step, rows, logits.ptr)
             // Rows are independent and each draw is keyed by (clip seed, index).
             let predicts = plans[0].predicts

@@ -47,8 +47,12 @@ public final class GPT: @unchecked Sendable {
     /// One forward pass for `seqs` sequences in lockstep: each feeds `rows`
     /// inputs (`inputs[s * rows + j]`) at cache positions `positions[j]`
     /// with rotary cells `cells[j]`; query j sees keys [0, limits[j]).
-    /// Writes logits [seqs * rows, vocab].
+    /// Writes logits [seqs * rows, vocab]. With `guidance` s (CFG), the
+    /// second half of the sequences are the unconditional twins of the first,
+    /// and only the guided logits u + (c - u) * s of the first half are
+    /// written ([seqs / 2 * rows, vocab]).
     public func forward(_ inputs: [InputToken], seqs: Int, positions: [Int], cells: [Cell?], limits: [Int],
+                        guidance: Float? = nil,
                         cache: KVCache, workspace ws: Workspace, logits: UnsafeMutablePointer<Float>) {
         let c = config, rows = positions.count, R = seqs * rows
         let dim = c.dim, hd = c.headDim, kvDim = c.kvHeads * hd
@@ -87,7 +91,15 @@ public final class GPT: @unchecked Sendable {
             addInPlace(h, xn, count: R * dim)
         }
         rmsNorm(h, rows: R, dim: dim, weight: weights.norm, eps: c.normEps, xn)
-        matmul(xn, rows: R, weights.output, logits)
+        guard let s = guidance else { return matmul(xn, rows: R, weights.output, logits) }
+        // The head is linear, so guiding its input guides its output: one
+        // head product for the guided rows instead of two (the head is half
+        // of the paper model's weights). Exact in real arithmetic; in fp32 the
+        // logits differ from guiding them after the head by rounding alone.
+        precondition(seqs % 2 == 0)
+        let half = R / 2
+        for i in 0..<(half * dim) { xn[i] = xn[half * dim + i] + (xn[i] - xn[half * dim + i]) * s }
+        matmul(xn, rows: half, weights.output, logits)
     }
 }
 
