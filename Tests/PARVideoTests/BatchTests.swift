@@ -25,7 +25,7 @@ final class BatchTests: XCTestCase {
         while let rel = e.nextObject() as? String {
             let url = dir.appendingPathComponent(rel)
             var isDir: ObjCBool = false
-            FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir)
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else { continue }
             guard !isDir.boolValue, rel.hasPrefix("clip_") else { continue }
             files[rel] = try? Data(contentsOf: url)
         }

@@ -26,13 +26,13 @@ final class EngineFixtureTests: XCTestCase {
             let V = gen.model.config.vocabSize
             var worst: Float = 0
             var seen = 0
-            let cubes = try gen.generate(actions: actions, options: SamplingOptions(temperature: 1, cfgScale: cfg, topK: 1)) { step, rows, logits in
+            let cubes = try gen.generate(actions: actions, options: SamplingOptions(temperature: 1, cfgScale: cfg, topK: 1), logitsHook: { step, rows, logits in
                 let ref = try! expected.floats("logits_\(step + 1)", shape: [actions.count, rows, V])
                 var diff: Float = 0, scale: Float = 0
                 for i in 0..<ref.count { diff = max(diff, abs(logits[i] - ref[i])); scale = max(scale, abs(ref[i])) }
                 worst = max(worst, diff / scale)
                 seen += 1
-            }
+            })
             XCTAssertEqual(seen, steps, name)
             XCTAssertLessThan(worst, 1e-4, "\(name): worst per-step relative logit error \(worst)")
             let cube = try expected.int32s("cube")

@@ -19,6 +19,16 @@ final class KernelTests: XCTestCase {
     /// A row's result does not depend on how many rows share the call (B clips and
     /// the CFG batch must not change a clip's tokens), on either few-row kernel,
     /// past one group of the k-blocked kernel (32 rows) too.
+    /// Peak RSS from /proc/self/status, including the 8-digit kB values (10 GB
+    /// and up) that follow the tab with no space; the bench printed 0 GB for them.
+    func testStatusFieldParsing() {
+        let status = "Name:\tpar-video\nVmPeak:\t12000000 kB\nVmHWM:\t10485760 kB\nVmRSS:\t  123456 kB\n"
+        XCTAssertEqual(Roofline.statusBytes(status, field: "VmHWM"), 10_485_760 * 1024)
+        XCTAssertEqual(Roofline.statusBytes(status, field: "VmRSS"), 123_456 * 1024)
+        XCTAssertNil(Roofline.statusBytes(status, field: "VmSwap"))
+        XCTAssertGreaterThan(Roofline.peakMemory(), 1 << 20)  // this process, read live
+    }
+
     func testRowResultIndependentOfRowCount() {
         let out = 301, k = 1280
         let saved = useAVX512DecodeKernels

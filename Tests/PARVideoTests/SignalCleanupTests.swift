@@ -11,9 +11,9 @@ final class SignalCleanupTests: XCTestCase {
         guard let target = ProcessInfo.processInfo.environment["PARVIDEO_SIGNAL_CHILD"] else { return }
         let dir = URL(fileURLWithPath: target)
         try AtomicOutput.write(to: dir.appendingPathComponent("clip.mp4")) { tmp in
-            FileManager.default.createFile(atPath: tmp.path, contents: Data(repeating: 7, count: 1000))
+            _ = FileManager.default.createFile(atPath: tmp.path, contents: Data(repeating: 7, count: 1000))
             try AtomicOutput.write(to: dir.appendingPathComponent("clip"), directory: true) { folder in
-                FileManager.default.createFile(atPath: folder.appendingPathComponent("000000.png").path, contents: Data([1]))
+                _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("000000.png").path, contents: Data([1]))
                 print("READY", AtomicOutput.inFlight.count)
                 fflush(nil)
                 // A signal interrupts sleep(3) (libdispatch installs a real handler

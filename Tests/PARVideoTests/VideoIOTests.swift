@@ -143,7 +143,7 @@ final class VideoIOTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: "/nonexistent/dir"))
         let dir = try scratchFolder()
         let file = dir.appendingPathComponent("plain")
-        FileManager.default.createFile(atPath: file.path, contents: Data("x".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: file.path, contents: Data("x".utf8)))
         XCTAssertThrowsError(try VideoWriter.writeMP4(clip, to: file.appendingPathComponent("x.mp4"))) {
             XCTAssertTrue("\($0)".contains("is not a folder"), "\($0)")
         }
@@ -167,14 +167,14 @@ final class VideoIOTests: XCTestCase {
         let target = dir.appendingPathComponent("out.mp4")
         struct Boom: Error {}
         XCTAssertThrowsError(try AtomicOutput.write(to: target) { tmp in
-            FileManager.default.createFile(atPath: tmp.path, contents: Data(repeating: 1, count: 100))
+            XCTAssertTrue(FileManager.default.createFile(atPath: tmp.path, contents: Data(repeating: 1, count: 100)))
             XCTAssertEqual(AtomicOutput.inFlight, [tmp.path])
             throw Boom()
         })
         XCTAssertEqual(listing(dir), [])
         XCTAssertEqual(AtomicOutput.inFlight, [])
         XCTAssertThrowsError(try AtomicOutput.write(to: dir.appendingPathComponent("frames"), directory: true) { tmp in
-            FileManager.default.createFile(atPath: tmp.appendingPathComponent("000000.png").path, contents: Data([1]))
+            XCTAssertTrue(FileManager.default.createFile(atPath: tmp.appendingPathComponent("000000.png").path, contents: Data([1])))
             throw Boom()
         })
         XCTAssertEqual(listing(dir), [])
@@ -191,7 +191,7 @@ final class VideoIOTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(png.psnr(against: video), 35)
         // The frame folder cannot be written (a file is in the way): no MP4 either.
         let dir2 = try scratchFolder("both2")
-        FileManager.default.createFile(atPath: dir2.appendingPathComponent("d").path, contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir2.appendingPathComponent("d").path, contents: Data()))
         XCTAssertThrowsError(try ClipOutput.write(clip, mp4: dir2.appendingPathComponent("d.mp4"),
                                                   frames: dir2.appendingPathComponent("d")))
         XCTAssertEqual(listing(dir2), ["d"])

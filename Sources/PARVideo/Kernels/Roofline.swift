@@ -76,11 +76,19 @@ public enum Roofline {
     /// Peak resident memory since the last `resetPeakMemory` (VmHWM), bytes.
     public static func peakMemory() -> Int {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        return statusBytes(text, field: "VmHWM") ?? 0
+    }
+
+    /// Bytes of a "Name:<tab>  123 kB" field of /proc/self/status. The
+    /// number is padded to 8 columns, so from 10 GB on it follows the tab
+    /// with no space: split on both.
+    public static func statusBytes(_ status: String, field: String) -> Int? {
+        for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
+            let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard parts.count >= 2, let kb = Int(parts[1]) else { return nil }
             return kb * 1024
         }
-        return 0
+        return nil
     }
 
     /// Resets the kernel's peak-RSS mark (Linux: "5" to clear_refs).

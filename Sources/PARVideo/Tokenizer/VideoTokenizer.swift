@@ -83,7 +83,7 @@ public final class VideoTokenizer {
             for i in 0..<(n * h * w) { fsq.codes(Int(cube[t0 * h * w + i]), into: x.data + i * d) }
             for layer in decoderLayers { x = layer.run(x, streaming: true) }
             result.withUnsafeMutableBufferPointer { r in
-                memcpy(r.baseAddress! + written, x.data, x.count * 4)
+                _ = memcpy(r.baseAddress! + written, x.data, x.count * 4)
             }
             written += x.count
             t0 += n
@@ -109,7 +109,7 @@ public final class VideoTokenizer {
             throw TokenizerError("frame size \(width)x\(height) is not a multiple of \(sf)")
         }
         var x = Activation(frames: count, height: height, width: width, channels: c)
-        frames.withUnsafeBufferPointer { memcpy(x.data, $0.baseAddress!, frames.count * 4) }
+        frames.withUnsafeBufferPointer { _ = memcpy(x.data, $0.baseAddress!, frames.count * 4) }
         encoderLayers.forEach { $0.reset() }
         for layer in encoderLayers { x = layer.run(x, streaming: false) }
         return Array(UnsafeBufferPointer(start: x.data, count: x.count))
