@@ -100,9 +100,9 @@ AVX512 static void pass_##T(int rows, int k, const float *x, const void *w,     
 // in L1). From 48 rows, 512 columns and 8 rows (16 KB of input, 12 KB of weights,
 // 3 KB of accumulators): fewer accumulator spills and calls per chunk, at the price
 // of re-reading the weight block from L2 once per 8 rows, which only pays with many
-// groups (alternating runs on the 64000 x 1280 head, two threads: 1.05x at 64 rows,
-// 1.13x at 256, 0.98x at 32). The chunking never changes a sum (see above).
-#define KGROUP 32
+// groups (alternating runs on the 64000 x 1280 head, two threads: 1.06-1.09x at
+// 48-256 rows, 0.98x at 32). The chunking never changes a sum (see above).
+#define KGROUP_FEW 32  // the larger group: sizes the accumulator array
 #define KC_FEW 128
 #define KC_MANY 512
 #define KGROUP_MANY 8
@@ -143,8 +143,8 @@ KTILE(1, T) KTILE(2, T) KTILE(4, T)                                             
 AVX512 static void kpass_##T(int rows, int k, const float *x, const void *w,                       \
                              int j0, int q, int t, int end, float *y, long ldy) {                  \
     WEIGHT_ROWS(KNW, T)                                                                            \
-    __m512 acc[KGROUP * KNW];                                                                      \
-    int many = rows >= MANY_ROWS, group = many ? KGROUP_MANY : KGROUP, kc = many ? KC_MANY : KC_FEW; \
+    __m512 acc[KGROUP_FEW * KNW];                                                                  \
+    int many = rows >= MANY_ROWS, group = many ? KGROUP_MANY : KGROUP_FEW, kc = many ? KC_MANY : KC_FEW; \
     /* groups of input rows; after the first, the block comes from L2 */                         \
     for (int g0 = 0; g0 < rows; g0 += group) {                                                     \
         int gr = rows - g0 < group ? rows - g0 : group;                                            \

@@ -68,7 +68,7 @@ struct BenchCommand: ParsableCommand {
                 // Under CFG the head runs on the guided rows only (GPT.forward),
                 // so its FLOPs count those rows: the bound is for the work done.
                 var flopCount = 0.0
-                let params = Double(weights.streamedBytes / dt.byteSize), headParams = Double(c.vocabSize * c.dim)
+                let params = Double(weights.streamedBytes / dt.byteSize), headParams = Double(weights.output.bytes / dt.byteSize)
                 for step in 0..<gen.steps {
                     let plan = gen.plan(step: step, classToken: 0, seq: [Int32](repeating: 0, count: N))
                     let rows = Double(seqs * plan.positions.count), guided = Double(b * plan.positions.count)

@@ -93,9 +93,10 @@ public final class GPT: @unchecked Sendable {
         rmsNorm(h, rows: R, dim: dim, weight: weights.norm, eps: c.normEps, xn)
         guard let s = guidance else { return matmul(xn, rows: R, weights.output, logits) }
         // The head is linear, so guiding its input guides its output: one
-        // head product for the guided rows instead of two (the head is half
-        // of the paper model's weights). Exact in real arithmetic; in fp32 the
-        // logits differ from guiding them after the head by rounding alone.
+        // head product for the guided rows instead of two (the paper model's
+        // head is a tenth of its weights; half of them at 4 layers). Exact in
+        // real arithmetic; in fp32 the logits differ from guiding them after
+        // the head by rounding alone.
         precondition(seqs % 2 == 0)
         let half = R / 2
         for i in 0..<(half * dim) { xn[i] = xn[half * dim + i] + (xn[i] - xn[half * dim + i]) * s }
