@@ -1,6 +1,6 @@
-"""Encode SynthAction-101 clips to 5x8x8 token cubes with the trained tokenizer (resumable by chunk).
+"""Encode SynthAction-101 clips to 5x16x16 token cubes with the trained tokenizer (resumable by chunk).
 
-Writes runs/tokens/<split>_<k>.npz with `tokens` (M, 5, 8, 8) int16 (raster
+Writes runs/tokens/<split>_<k>.npz with `tokens` (M, 5, 16, 16) int16 (raster
 (t, y, x) order, not PAR order), `labels` (M,) int16 and `items` (M,) int64
 (split item indices, see synthaction.split_item). Chunks already on disk are
 skipped, so re-running continues.

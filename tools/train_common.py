@@ -34,8 +34,16 @@ def save_compact(model, steps: int, config: dict, path: str, extra: dict | None 
     atomic_save(obj, path)
 
 
-def resume(model, opt, state_path: str, compact_path: str, log) -> tuple[int, dict]:
-    """Load the newest available state; returns (step, extra dict from the full state)."""
+def resume(model, opt, state_path: str, compact_path: str, log, config: dict | None = None) -> tuple[int, dict]:
+    """Load the newest available state; returns (step, extra dict from the full state).
+    With `config`, a compact file saved for another configuration (say the tokenizer of another
+    cube, or a GPT for another vocabulary) is refused instead of resumed: shapes can agree
+    while the meaning does not."""
+    if config is not None and compact_path and os.path.exists(compact_path) and not os.path.exists(state_path):
+        saved = torch.load(compact_path, map_location="cpu", weights_only=False).get("config")
+        if saved != config:
+            raise SystemExit(f"{compact_path} was trained with config {saved}, this run has {config}: "
+                             f"delete it (and runs/<name>/) to start this configuration from scratch")
     if os.path.exists(state_path):
         st = torch.load(state_path, map_location="cpu", weights_only=False)
         model.load_state_dict(st["model"])

@@ -67,6 +67,8 @@ def main():
     ap.add_argument("--dim", type=int, default=256)
     ap.add_argument("--n-layer", type=int, default=4)
     ap.add_argument("--n-head", type=int, default=4)
+    ap.add_argument("--cube", default="5,16,16", help="token cube T,H,W (must match the token files)")
+    ap.add_argument("--vocab", type=int, default=1000, help="tokenizer vocabulary (product of its FSQ levels)")
     ap.add_argument("--data", default="runs/tokens")
     ap.add_argument("--rescan", type=int, default=200)
     ap.add_argument("--eval-every", type=int, default=300)
@@ -80,7 +82,9 @@ def main():
 
     torch.set_num_threads(a.threads)
     log = Logger()
-    cfg = G.default_config(dim=a.dim, n_layer=a.n_layer, n_head=a.n_head, parallel=a.parallel)
+    cube = [int(v) for v in a.cube.split(",")]
+    cfg = G.default_config(dim=a.dim, n_layer=a.n_layer, n_head=a.n_head, parallel=a.parallel,
+                           cube=cube, vocab_size=a.vocab)
     model = G.GPT(cfg)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
@@ -88,7 +92,7 @@ def main():
                             lr=a.lr, betas=(0.9, 0.95))
     state_path = os.path.join(a.runs, a.name, "state.pt")
     compact_path = os.path.join(a.models, a.name + ".pt")
-    step, _ = resume(model, opt, state_path, compact_path, log)
+    step, _ = resume(model, opt, state_path, compact_path, log, cfg)
     if step == 0 and a.init:
         st = torch.load(a.init, map_location="cpu", weights_only=False)
         sd = {k: v.float() for k, v in st["model"].items() if not k.startswith("spe_tok_embeddings")}
@@ -106,6 +110,9 @@ def main():
         log("waiting for token files ...")
         time.sleep(120)
         toks, labels, nfiles = load_tokens(os.path.join(a.data, "train_*.npz"))
+    if list(toks.shape[1:]) != cube or toks.max() >= a.vocab:
+        sys.exit(f"token files hold cubes {list(toks.shape[1:])} with tokens up to {toks.max()}; "
+                 f"--cube {a.cube} --vocab {a.vocab} expected")
     test_t, test_l, _ = load_tokens(os.path.join(a.data, "test_*.npz"))
     log(f"train clips {len(toks)} ({nfiles} files); test clips {0 if test_t is None else len(test_t)}")
     rng = np.random.default_rng(step + 17)

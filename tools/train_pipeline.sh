@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole built-in-model training, in order, each stage resuming or skipping what is done:
-# tokenizer -> token cubes (two encoders side by side) -> GPT n=1 -> n=4 and n=16 side by side.
+# clips rendered once -> tokenizer -> token cubes (two encoders side by side) -> GPT n=1 -> n=4 and
+# n=16 side by side.
 #   nohup nice -n 19 tools/train_pipeline.sh > runs/pipeline.log 2>&1 &
 # Stage lengths and sizes come from the environment (keep them fixed across restarts:
 # the learning-rate schedules depend on them). The machine has two cores: single
@@ -8,18 +9,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p runs
-TOK_STEPS=${TOK_STEPS:-5000}
-TOK_FULL_STEPS=${TOK_FULL_STEPS:-500}
+TOK_STEPS=${TOK_STEPS:-30000}
+TOK_ARGS=${TOK_ARGS:---full-batch 2 --lr 4e-4 --detail-loss 1.0 --offset-penalty 0.2}
 TRAIN_CLIPS=${TRAIN_CLIPS:-10100}
-GPT_ARGS=${GPT_ARGS:---dim 192 --n-layer 4 --n-head 3 --batch 32}
-N1_STEPS=${N1_STEPS:-1500}
-N4_STEPS=${N4_STEPS:-400}
-N16_STEPS=${N16_STEPS:-400}
+GPT_ARGS=${GPT_ARGS:---dim 192 --n-layer 4 --n-head 3 --batch 16}
+N1_STEPS=${N1_STEPS:-6000}
+N4_STEPS=${N4_STEPS:-1500}
+N16_STEPS=${N16_STEPS:-1500}
 log() { echo "$(date -u +%H:%M:%S) pipeline: $*"; }
 
+log "rendering $TRAIN_CLIPS training clips once (runs/data)"
+python3 tools/clip_cache.py --split train --count "$TRAIN_CLIPS" >> runs/clip_cache.log 2>&1
 log "tokenizer to $TOK_STEPS steps"
-python3 tools/train_tokenizer.py --steps "$TOK_STEPS" --full-steps "$TOK_FULL_STEPS" --full-batch 2 \
-    --offset-penalty 0.2 --threads 2 --eval-every 500 --eval-clips 32 >> runs/tokenizer.log 2>&1
+# shellcheck disable=SC2086
+python3 tools/train_tokenizer.py --steps "$TOK_STEPS" --full-steps "$TOK_STEPS" $TOK_ARGS \
+    --cache "runs/data/train_$TRAIN_CLIPS.npy" --threads 2 --eval-every 1000 --eval-clips 64 >> runs/tokenizer.log 2>&1
 half=$(( (TRAIN_CLIPS / 2 + 1009) / 1010 * 1010 ))   # chunk-aligned split point
 log "encoding $TRAIN_CLIPS training clips (two encoders), then 1010 held-out ones"
 python3 tools/encode_synthaction.py --split train --start 0 --count "$half" >> runs/encode.log 2>&1 &

@@ -64,12 +64,24 @@ def offset_penalty_terms(model) -> list:
     return terms
 
 
-def train_step(model, opt, x, offset_terms: list, penalty: float, device_type: str, bf16: bool):
-    """One optimizer step on L1 + MSE (+ the offset penalty); returns (output, loss)."""
+def detail_l1(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """L1 between the finite differences (rows, columns, frames) of output and target: the
+    pixel losses are dominated by flat areas, this one only sees edges and motion."""
+    loss = 0.0
+    for dim in (2, 3, 4):
+        loss = loss + (torch.diff(y, dim=dim) - torch.diff(x, dim=dim)).abs().mean()
+    return loss / 3
+
+
+def train_step(model, opt, x, offset_terms: list, penalty: float, device_type: str, bf16: bool,
+               detail: float = 0.0):
+    """One optimizer step on L1 + MSE (+ the detail term, + the offset penalty); returns (output, loss)."""
     with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
         y, _ = model(x)
     y = y.float()
     loss = (y - x).abs().mean() + ((y - x) ** 2).mean()
+    if detail > 0:
+        loss = loss + detail * detail_l1(y, x)
     if offset_terms:
         loss = loss + penalty * torch.stack(offset_terms).mean()
         offset_terms.clear()
@@ -81,12 +93,17 @@ def train_step(model, opt, x, offset_terms: list, penalty: float, device_type: s
 
 
 class ClipPool:
-    """A pool of training clips refreshed a little every step (generation is cheap next to training)."""
+    """Training clips: the rendered cache (tools/clip_cache.py) when it exists, read in place;
+    otherwise a pool rendered here and refreshed a little every step (rendering a clip costs
+    about a third of a training step, so the cache is the fast path)."""
 
-    def __init__(self, size: int, start_index: int, rng):
+    def __init__(self, size: int, start_index: int, rng, cache: np.ndarray | None = None, flip: bool = False):
         self.rng = rng
         self.next = start_index
-        self.clips = np.stack([S.clip(*S.split_item("train", self._take())) for _ in range(size)])
+        self.flip = flip
+        self.cached = cache is not None
+        self.clips = cache if self.cached else np.stack([S.clip(*S.split_item("train", self._take()))
+                                                         for _ in range(size)])
 
     def _take(self) -> int:
         i = self.next
@@ -94,6 +111,8 @@ class ClipPool:
         return i
 
     def refresh(self, k: int):
+        if self.cached:
+            return
         for _ in range(k):
             j = self.rng.integers(len(self.clips))
             self.clips[j] = S.clip(*S.split_item("train", self._take()))
@@ -105,6 +124,8 @@ class ClipPool:
             f0 = 0 if frames == S.FRAMES else int(self.rng.choice(np.arange(0, S.FRAMES - frames + 1, 4)))
             y0, x0 = self.rng.integers(0, S.SIZE - size + 1, 2)
             out[k] = self.clips[j, f0:f0 + frames, y0:y0 + size, x0:x0 + size]
+            if self.flip and self.rng.random() < 0.5:          # mirror left-right: same statistics, twice the clips
+                out[k] = out[k, :, :, ::-1]
         return to_tensor(out)
 
 
@@ -125,13 +146,17 @@ def main():
     ap.add_argument("--fsq-levels", help="override the FSQ levels (and embed_dim), e.g. 8,8,8,5,5")
     ap.add_argument("--no-quant", action="store_true",
                     help="experiment: train with the bounded latent unrounded (continuous), the network's ceiling without the code's bits")
+    ap.add_argument("--detail-loss", type=float, default=0.0, help="weight of the L1 on finite differences")
+    ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--offset-penalty", type=float, default=0.0,
                     help="weight of the penalty on per-channel constant offsets in front of every GroupNorm")
     ap.add_argument("--torch-init", action="store_true", help="keep PyTorch's default init (no init_for_training)")
     ap.add_argument("--weight-decay", type=float, default=0.0,
                     help="AdamW decay of the conv kernels only: bounds their norm, and with it the effective step size of layers that a GroupNorm makes scale-invariant")
     ap.add_argument("--lr", type=float, default=2e-4)  # 1e-3 collapses to the mean colour in an overfit test
-    ap.add_argument("--pool", type=int, default=1000)
+    ap.add_argument("--pool", type=int, default=1000, help="clips rendered here when there is no --cache")
+    ap.add_argument("--cache", default="", help="rendered training clips (tools/clip_cache.py), e.g. runs/data/train_10100.npy")
+    ap.add_argument("--flip", type=int, default=1, help="mirror half the training clips left-right")
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-clips", type=int, default=48)
     ap.add_argument("--state-every-s", type=float, default=300)
@@ -171,7 +196,7 @@ def main():
     opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.99))
     state_path = os.path.join(a.runs, a.name, "state.pt")
     compact_path = os.path.join(a.models, a.name + ".pt")
-    step, _ = resume(model, opt, state_path, compact_path, log)
+    step, _ = resume(model, opt, state_path, compact_path, log, cfg)
     offset_terms = offset_penalty_terms(model) if a.offset_penalty > 0 else []
     nparams = sum(p.numel() for p in model.parameters())
     log(f"tokenizer params {nparams} config {cfg}")
@@ -180,18 +205,25 @@ def main():
         log(f"already at step {step} >= {a.steps}: nothing to do")
         return
     rng = np.random.default_rng(1000 + step)
-    pool = ClipPool(a.pool, start_index=step * 7, rng=rng)   # fresh clips on every resume
+    cache = None
+    if a.cache:
+        cache = np.load(a.cache, mmap_mode="r")
+        if cache.ndim != 5 or cache.shape[1:] != (S.FRAMES, S.SIZE, S.SIZE, 3) or cache.dtype != np.uint8:
+            raise SystemExit(f"train_tokenizer: {a.cache}: expected (N, {S.FRAMES}, {S.SIZE}, {S.SIZE}, 3) uint8, "
+                             f"found {cache.shape} {cache.dtype}")
+        log(f"training clips: {a.cache} ({len(cache)} clips)")
+    pool = ClipPool(a.pool, start_index=step * 7, rng=rng, cache=cache, flip=bool(a.flip))
     test = to_tensor(S.batch(*zip(*[S.split_item("test", i) for i in range(a.eval_clips)])))
 
     t_state = t_compact = time.time()
     t0, seen, losses = time.time(), 0, []
     while step < a.steps:
         full = step >= a.steps - a.full_steps
-        lr = cosine_lr(step, a.steps, a.lr, 200, a.lr * 0.05)
+        lr = cosine_lr(step, a.steps, a.lr, a.warmup, a.lr * 0.05)
         for g in opt.param_groups:
             g["lr"] = lr
         x = pool.sample(a.full_batch, S.FRAMES, S.SIZE) if full else pool.sample(a.batch, a.crop_frames, a.crop_size)
-        y, loss = train_step(model, opt, x, offset_terms, a.offset_penalty, "cpu", bool(a.bf16))
+        y, loss = train_step(model, opt, x, offset_terms, a.offset_penalty, "cpu", bool(a.bf16), a.detail_loss)
         step += 1
         seen += len(x)
         losses.append(loss.item())

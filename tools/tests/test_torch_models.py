@@ -26,7 +26,7 @@ def test_small_tokenizer_shapes_and_causality():
     x = torch.rand(1, 3, 17, 64, 64)
     with torch.no_grad():
         z = m.encode(x)
-        assert z.shape == (1, 4, 5, 8, 8)
+        assert z.shape == (1, 4, 5, 16, 16)
         y = m.decode(m.quantizers(z)[0])
         assert y.shape == (1, 3, 17, 64, 64)
         # causal: frames 0..4 of the input decide latent frames 0..1 alone
@@ -102,8 +102,8 @@ def test_training_init_zeroes_residual_branches_and_keeps_icnr():
     for mod in res:
         assert float(mod.fn[5].conv.weight.abs().max()) == 0.0
         assert float(mod.fn[2].conv.weight.abs().max()) > 0.0
-    conv = m.decoder_layers[4].conv                      # feeds the first Depth2Space (8 sub-positions)
-    co = conv.out_channels // 8
+    conv = m.decoder_layers[4].conv                      # feeds the first Depth2Space (2 sub-positions, in time)
+    co = conv.out_channels // 2
     assert torch.equal(conv.weight[:co], conv.weight[co:2 * co])
     # each residual unit starts as its shortcut, so an identity-shortcut unit is the identity
     x = torch.rand(1, 64, 3, 4, 4)
