@@ -4,7 +4,8 @@ numpy reference tools/magvit2_reference.py:
 - small_a / small_b: small random configs with the reference's decoder and
   encoder outputs on random inputs. small_a's weights are seeded (Swift
   regenerates them); small_b is a tokenizer bundle with BF16 kernels and
-  channel counts that are not multiples of 16.
+  channel counts that are not multiples of 16. small_c: seeded, with the built-in
+  tokenizer's time-only stride and depth-to-space factors.
 - full_decoder_expected: NBP's full-size UCF decoder (225M parameters) with
   seeded weights that the Swift test regenerates bit for bit, decoding a
   2x4x4 cube at full width (5x32x32 frames).
@@ -34,6 +35,14 @@ SMALL_B = {
     "in_channels": 3, "embed_dim": 6, "fsq_levels": [8, 8, 8, 5, 5, 5], "norm_groups": 8, "norm_eps": 1e-5, "kernel": 3,
     "encoder": {"channels": [24, 40], "res_units": [1, 1], "down": [[2, 2, 2]]},
     "decoder": {"channels": [24, 24], "res_units": [2, 1], "up": [[2, 2, 2]]},
+    "frames": 9, "size": 8,
+}
+# The built-in tokenizer's factors in miniature: space before time in the encoder, a time-only
+# stride (2, 1, 1) and a time-only depth-to-space (2, 1, 1), one norm group.
+SMALL_C = {
+    "in_channels": 3, "embed_dim": 4, "fsq_levels": [8, 5, 5, 5], "norm_groups": 1, "norm_eps": 1e-5, "kernel": 3,
+    "encoder": {"channels": [8, 16, 24], "res_units": [0, 1, 1], "down": [[1, 2, 2], [2, 1, 1]]},
+    "decoder": {"channels": [24, 16, 16], "res_units": [1, 1, 0], "up": [[2, 1, 1], [1, 2, 2]]},
     "frames": 9, "size": 8,
 }
 FULL_SEED = 20241127
@@ -80,5 +89,6 @@ if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     small("small_a", SMALL_A, 11)
     small("small_b", SMALL_B, 12, "BF16")
+    small("small_c", SMALL_C, 13)
     if "--no-full" not in sys.argv:
         full()

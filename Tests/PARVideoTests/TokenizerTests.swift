@@ -56,6 +56,17 @@ final class TokenizerTests: XCTestCase {
         try checkEncoder(tok, exp)
     }
 
+    /// The built-in layout's time-only stride and depth-to-space factors.
+    func testTimeOnlyFactorsMatchReference() throws {
+        let exp = try expected("small_c")
+        let cfg = try exp.config
+        XCTAssertEqual(cfg.encoder.factors.last, [2, 1, 1])
+        XCTAssertEqual(cfg.decoder.factors.first, [2, 1, 1])
+        let tok = try VideoTokenizer(config: cfg, weights: SeededTokenizerWeights(config: cfg, seed: exp.seed))
+        try checkDecoder(tok, exp, tolerance: 1e-4)
+        try checkEncoder(tok, exp)
+    }
+
     /// BF16-stored kernels computed in fp32: exact against the reference.
     func testSmallBF16BundleInFloat32MatchesReference() throws {
         let tok = try VideoTokenizer(path: Self.fixtures.appendingPathComponent("small_b.safetensors").path, float32Only: true)
