@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clip_cache  # noqa: E402
 import magvit2_torch as M  # noqa: E402
 import synthaction as S  # noqa: E402
 
@@ -40,10 +41,21 @@ def main():
     ap.add_argument("--bf16", type=int, default=0)
     ap.add_argument("--out", default="runs/tokens")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cache", default="runs/data", help="folder of rendered clips (tools/clip_cache.py), used when it covers the items")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     os.makedirs(a.out, exist_ok=True)
     model = load_tokenizer(a.tokenizer)
+    cached = clip_cache.load(a.cache, a.split, a.start + a.count) if a.cache else None
+    if cached is None and a.cache and os.path.isdir(a.cache):
+        # any finished cache of this split that is long enough will do (item i is row i in all of them)
+        for name in sorted(os.listdir(a.cache)):
+            stem, _, ext = name.partition(".")
+            sp, _, n = stem.partition("_")
+            if ext == "npy" and sp == a.split and n.isdigit() and int(n) >= a.start + a.count:
+                cached = clip_cache.load(a.cache, a.split, int(n))
+                if cached is not None:
+                    break
     for c0 in range(a.start, a.start + a.count, a.chunk):
         path = os.path.join(a.out, f"{a.split}_{c0 // a.chunk:04d}.npz")
         if os.path.exists(path):
@@ -52,8 +64,10 @@ def main():
         items = np.arange(c0, min(c0 + a.chunk, a.start + a.count))
         toks, labels = [], []
         for b0 in range(0, len(items), a.batch):
-            cs = [S.split_item(a.split, int(i)) for i in items[b0:b0 + a.batch]]
-            x = torch.from_numpy(S.batch(*zip(*cs))).permute(0, 4, 1, 2, 3).float().div_(255.0)
+            part = items[b0:b0 + a.batch]
+            cs = [S.split_item(a.split, int(i)) for i in part]
+            u8 = np.asarray(cached[part[0]:part[-1] + 1]) if cached is not None else S.batch(*zip(*cs))
+            x = torch.from_numpy(u8).permute(0, 4, 1, 2, 3).float().div_(255.0)
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(a.bf16)):
                 z = model.encode(x)
             toks.append(model.quantizers(z.float())[1].numpy().astype(np.int16))

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p runs
 TOK_STEPS=${TOK_STEPS:-30000}
-TOK_ARGS=${TOK_ARGS:---full-batch 2 --lr 4e-4 --detail-loss 1.0 --offset-penalty 0.2}
+TOK_ARGS=${TOK_ARGS:---full-batch 2 --lr 2e-4 --offset-penalty 0.2}
 TRAIN_CLIPS=${TRAIN_CLIPS:-10100}
 GPT_ARGS=${GPT_ARGS:---dim 192 --n-layer 4 --n-head 3 --batch 16}
 N1_STEPS=${N1_STEPS:-6000}
@@ -29,6 +29,7 @@ log "encoding $TRAIN_CLIPS training clips (two encoders), then 1010 held-out one
 python3 tools/encode_synthaction.py --split train --start 0 --count "$half" >> runs/encode.log 2>&1 &
 python3 tools/encode_synthaction.py --split train --start "$half" --count "$(( TRAIN_CLIPS - half ))" >> runs/encode.log 2>&1
 wait
+python3 tools/clip_cache.py --split test --count 1010 >> runs/clip_cache.log 2>&1
 python3 tools/encode_synthaction.py --split test --count 1010 --threads 2 >> runs/encode_test.log 2>&1
 log "gpt n=1 to $N1_STEPS steps"
 # shellcheck disable=SC2086
