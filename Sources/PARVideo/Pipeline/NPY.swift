@@ -1,7 +1,8 @@
 import Foundation
 
 /// .npy files for token cubes: int32 (and float32, for logits) C-order arrays
-/// written in format 1.0; any integer dtype read (formats 1.0-3.0, C order, little-endian).
+/// written in format 1.0; any integer dtype read (formats 1.0-3.0, C order,
+/// little-endian; the header's grammar is NPYHeader's).
 public enum NPY {
     /// The bytes of a C-order little-endian int32 array of `shape`.
     public static func encode(_ values: [Int32], shape: [Int]) -> Data {
@@ -47,61 +48,47 @@ public enum NPY {
 
     public static func read(_ path: String) throws -> (values: [Int32], shape: [Int]) {
         guard let data = FileManager.default.contents(atPath: path) else { throw WeightsError("cannot read \(path)") }
-        let bytes = [UInt8](data)
-        guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1...5]) == Array("NUMPY".utf8) else {
-            throw WeightsError("\(path): not a .npy file")
-        }
-        let major = bytes[6]
-        let (lenBytes, start) = major == 1 ? (2, 8) : (4, 8)
-        guard bytes.count >= start + lenBytes else { throw WeightsError("\(path): truncated .npy header") }
-        var hlen = 0
-        for i in 0..<lenBytes { hlen |= Int(bytes[start + i]) << (8 * i) }
-        let dataStart = start + lenBytes + hlen
-        guard dataStart <= bytes.count, let header = String(bytes: bytes[(start + lenBytes)..<dataStart], encoding: .ascii) else {
-            throw WeightsError("\(path): truncated .npy header")
-        }
-        func field(_ key: String) -> String? {
-            guard let r = header.range(of: "'\(key)':") else { return nil }
-            return String(header[r.upperBound...]).trimmingCharacters(in: .whitespaces)
-        }
-        guard let descrField = field("descr"), let q1 = descrField.firstIndex(of: "'"),
-              let q2 = descrField[descrField.index(after: q1)...].firstIndex(of: "'") else {
-            throw WeightsError("\(path): .npy header has no dtype")
-        }
-        let descr = String(descrField[descrField.index(after: q1)..<q2])
-        if let f = field("fortran_order"), f.hasPrefix("True") { throw WeightsError("\(path): Fortran-order arrays are not supported") }
-        guard let s = field("shape"), let open = s.firstIndex(of: "("), let close = s.firstIndex(of: ")") else {
-            throw WeightsError("\(path): .npy header has no shape")
-        }
-        let shape = try s[s.index(after: open)..<close].split(separator: ",").map { part -> Int in
-            guard let v = Int(part.trimmingCharacters(in: .whitespaces)), v >= 0 else { throw WeightsError("\(path): bad .npy shape") }
-            return v
-        }
-        let count = shape.reduce(1, *)
-        let sizes: [String: Int] = ["<i4": 4, "<i8": 8, "<i2": 2, "<u2": 2, "|u1": 1, "|i1": 1, "<u4": 4]
-        guard let size = sizes[descr] else {
+        return try decode(data, path: path)
+    }
+
+    /// Integer element types a token cube may be stored in, and their sizes.
+    static let integerSizes: [String: Int] = ["<i4": 4, "<i8": 8, "<i2": 2, "<u2": 2, "|u1": 1, "|i1": 1, "<u4": 4]
+
+    /// A .npy file's bytes -> token ids and shape; every size from the header
+    /// is checked against the bytes present before anything is allocated.
+    public static func decode(_ data: Data, path: String) throws -> (values: [Int32], shape: [Int]) {
+        try data.withUnsafeBytes { raw in try decode(raw, path: path) }
+    }
+
+    static func decode(_ raw: UnsafeRawBufferPointer, path: String) throws -> (values: [Int32], shape: [Int]) {
+        let header = try NPYHeader.parse(raw, path: path)
+        let (descr, shape, dataStart) = (header.descr, header.shape, header.dataStart)
+        guard !header.fortranOrder else { throw WeightsError("\(path): Fortran-order arrays are not supported") }
+        guard let size = integerSizes[descr] else {
             throw WeightsError("\(path): dtype \(descr) is not an integer type (token cubes are int32/int64)")
         }
-        guard bytes.count - dataStart == count * size else {
-            throw WeightsError("\(path): holds \(bytes.count - dataStart) data bytes, shape \(shape) of \(descr) needs \(count * size)")
+        let present = raw.count - dataStart
+        guard let count = Checked.product(shape), let needed = Checked.multiply(count, size) else {
+            throw WeightsError("\(path): shape \(shape) of \(descr) overflows a byte count (the file holds \(present) data bytes)")
+        }
+        guard present == needed else {
+            throw WeightsError("\(path): holds \(present) data bytes, shape \(shape) of \(descr) needs \(needed)")
         }
         var values = [Int32](repeating: 0, count: count)
-        try bytes.withUnsafeBytes { raw in
-            let base = raw.baseAddress! + dataStart
-            for i in 0..<count {
-                let v: Int64
-                switch descr {
-                case "<i4": v = Int64(Int32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
-                case "<u4": v = Int64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-                case "<i8": v = Int64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))
-                case "<i2": v = Int64(Int16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)))
-                case "<u2": v = Int64(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-                case "|i1": v = Int64(base.load(fromByteOffset: i, as: Int8.self))
-                default: v = Int64(base.load(fromByteOffset: i, as: UInt8.self))
-                }
-                guard let w = Int32(exactly: v) else { throw WeightsError("\(path): value \(v) does not fit a token id") }
-                values[i] = w
+        let base = raw.baseAddress! + dataStart
+        for i in 0..<count {
+            let v: Int64
+            switch descr {
+            case "<i4": v = Int64(Int32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
+            case "<u4": v = Int64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            case "<i8": v = Int64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))
+            case "<i2": v = Int64(Int16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)))
+            case "<u2": v = Int64(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+            case "|i1": v = Int64(base.load(fromByteOffset: i, as: Int8.self))
+            default: v = Int64(base.load(fromByteOffset: i, as: UInt8.self))
             }
+            guard let w = Int32(exactly: v) else { throw WeightsError("\(path): value \(v) does not fit a token id") }
+            values[i] = w
         }
         return (values, shape)
     }

@@ -26,13 +26,14 @@ public struct TensorInfo: Sendable {
     public let shape: [Int]
     /// Byte range inside the data section (after the header).
     public let begin: Int, end: Int
-    public var count: Int { shape.reduce(1, *) }
+    /// Elements: the shape's product, checked against the bytes when read.
+    public let count: Int
 }
 
 /// A safetensors file mapped read-only into memory. Tensors are views into the
 /// mapping: nothing is copied until a caller asks for a converted array.
 public final class SafeTensorsFile: @unchecked Sendable {
-    public static let maxHeaderBytes = 100_000_000
+    public static let maxHeaderBytes = InputLimits.headerBytes
 
     public let path: String
     public let metadata: [String: String]
@@ -56,18 +57,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
         mapping = map
         mappedBytes = size
         do {
-            let headerLength = Int(UInt64(littleEndian: map.loadUnaligned(as: UInt64.self)))
-            guard headerLength <= Self.maxHeaderBytes else {
-                throw WeightsError("\(path): header of \(headerLength) bytes exceeds the 100 MB limit")
-            }
-            guard 8 + headerLength <= size else {
-                throw WeightsError("\(path): header length \(headerLength) runs past the end of the file (\(size) bytes)")
-            }
-            dataStart = 8 + headerLength
-            let headerData = Data(bytes: map + 8, count: headerLength)
-            let (meta, infos) = try Self.parseHeader(headerData, dataBytes: size - dataStart, path: path)
-            metadata = meta
-            tensors = infos
+            let layout = try Self.layout(UnsafeRawBufferPointer(start: map, count: size), path: path)
+            (dataStart, metadata, tensors) = (layout.dataStart, layout.metadata, layout.tensors)
         } catch {
             munmap(map, size)
             throw error
@@ -76,9 +67,32 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     deinit { munmap(mapping, mappedBytes) }
 
+    /// The header of a whole file's bytes, every entry checked against them:
+    /// where the data starts, the metadata and the tensors.
+    static func layout(_ file: UnsafeRawBufferPointer, path: String) throws
+        -> (dataStart: Int, metadata: [String: String], tensors: [String: TensorInfo]) {
+        guard file.count >= 8 else { throw WeightsError("\(path): truncated (\(file.count) bytes, no header length)") }
+        // Compared as UInt64: lengths from 2^63 up would wrap negative as Int.
+        let rawLength = UInt64(littleEndian: file.loadUnaligned(as: UInt64.self))
+        guard rawLength <= UInt64(Self.maxHeaderBytes) else {
+            throw WeightsError("\(path): header of \(rawLength) bytes exceeds the 100 MB limit")
+        }
+        let headerLength = Int(rawLength)
+        guard 8 + headerLength <= file.count else {
+            throw WeightsError("\(path): header length \(headerLength) runs past the end of the file (\(file.count) bytes)")
+        }
+        let dataStart = 8 + headerLength
+        let headerData = Data(bytes: file.baseAddress! + 8, count: headerLength)
+        let (meta, infos) = try parseHeader(headerData, dataBytes: file.count - dataStart, path: path)
+        return (dataStart, meta, infos)
+    }
+
     private static func parseHeader(_ data: Data, dataBytes: Int, path: String) throws -> ([String: String], [String: TensorInfo]) {
         guard let json = try? JSONSerialization.jsonObject(with: data), let header = json as? [String: Any] else {
             throw WeightsError("\(path): header is not a JSON object")
+        }
+        guard header.count <= InputLimits.tensors + 1 else {
+            throw WeightsError("\(path): header lists \(header.count) entries, more than the \(InputLimits.tensors) tensors a file may hold")
         }
         var metadata: [String: String] = [:]
         var infos: [String: TensorInfo] = [:]
@@ -100,32 +114,28 @@ public final class SafeTensorsFile: @unchecked Sendable {
             guard let dtype = DType(rawValue: dtypeName) else {
                 throw WeightsError("\(path): tensor '\(name)' has unsupported dtype \(dtypeName)")
             }
+            guard shapeAny.count <= InputLimits.dims else {
+                throw WeightsError("\(path): tensor '\(name)' has \(shapeAny.count) dimensions (at most \(InputLimits.dims))")
+            }
             let shape = try shapeAny.map { v -> Int in
-                guard let n = (v as? NSNumber)?.intValue, n >= 0 else {
-                    throw WeightsError("\(path): tensor '\(name)' has an invalid shape")
-                }
+                guard let n = Self.size(v) else { throw WeightsError("\(path): tensor '\(name)' has an invalid shape") }
                 return n
             }
             let offsets = try offsetsAny.map { v -> Int in
-                guard let n = (v as? NSNumber)?.intValue, n >= 0 else {
-                    throw WeightsError("\(path): tensor '\(name)' has invalid data offsets")
-                }
+                guard let n = Self.size(v) else { throw WeightsError("\(path): tensor '\(name)' has invalid data offsets") }
                 return n
             }
             let (begin, end) = (offsets[0], offsets[1])
             guard begin <= end, end <= dataBytes else {
                 throw WeightsError("\(path): tensor '\(name)' offsets [\(begin), \(end)) lie outside the data section (\(dataBytes) bytes)")
             }
-            var count = 1
-            for d in shape {
-                let (p, overflow) = count.multipliedReportingOverflow(by: d)
-                guard !overflow else { throw WeightsError("\(path): tensor '\(name)' shape overflows") }
-                count = p
+            guard let count = Checked.product(shape), let needed = Checked.multiply(count, dtype.byteSize) else {
+                throw WeightsError("\(path): tensor '\(name)' shape \(shape) of \(dtypeName) overflows a byte count")
             }
-            guard end - begin == count * dtype.byteSize else {
-                throw WeightsError("\(path): tensor '\(name)' holds \(end - begin) bytes but shape \(shape) of \(dtypeName) needs \(count * dtype.byteSize)")
+            guard end - begin == needed else {
+                throw WeightsError("\(path): tensor '\(name)' holds \(end - begin) bytes but shape \(shape) of \(dtypeName) needs \(needed)")
             }
-            infos[name] = TensorInfo(name: name, dtype: dtype, shape: shape, begin: begin, end: end)
+            infos[name] = TensorInfo(name: name, dtype: dtype, shape: shape, begin: begin, end: end, count: count)
         }
         // Tensors must not share bytes: a crafted file could alias two weights.
         let sorted = infos.values.filter { $0.end > $0.begin }.sorted { $0.begin < $1.begin }
@@ -133,6 +143,15 @@ public final class SafeTensorsFile: @unchecked Sendable {
             throw WeightsError("\(path): tensors '\(a.name)' and '\(b.name)' overlap")
         }
         return (metadata, infos)
+    }
+
+    /// A JSON number that is a whole size: integral, 0 ... 2^53 (exact in a
+    /// double, and beyond any file).
+    static func size(_ value: Any) -> Int? {
+        guard let n = value as? NSNumber else { return nil }
+        let d = n.doubleValue
+        guard d >= 0, d <= 9_007_199_254_740_992, d.rounded() == d else { return nil }
+        return Int(d)
     }
 
     public var names: [String] { tensors.keys.sorted() }
