@@ -98,7 +98,7 @@ struct BatchCommand: ParsableCommand {
             let s = Int(Double(parallel).squareRoot().rounded())
             guard parallel >= 1, s * s == parallel else { throw ValidationError("--parallel \(parallel): must be a square (1, 4, 16, ...)") }
         }
-        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads \(threads): must be at least 1") }
+        try ThreadCount.check(threads)
         try encoding.check(format: format)
         if let model, !FileManager.default.fileExists(atPath: model) { throw ValidationError("--model \(model): no such file or folder") }
         try checkOutputFolder()

@@ -26,6 +26,13 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Runs of each (n, B); the row shows the run with the median share and the range of all.") var repeats: Int = 1
     @Flag(name: .long, help: "Instead: time the matrix-product kernels alone on a 64000 x 1280 matrix.") var kernels = false
 
+    func validate() throws {
+        try ThreadCount.check(threads)
+        if let b = batch.first(where: { $0 < 1 }) { throw ValidationError("--batch \(b): must be at least 1") }
+        if let n = parallel.first(where: { $0 < 1 }) { throw ValidationError("--parallel \(n): must be at least 1") }
+        do { try SamplingOptions(cfgScale: cfg, topK: topK).validate() } catch let e as WeightsError { throw ValidationError(e.description) }
+    }
+
     func run() throws {
         Parallel.threads = threads
         guard let dt = ["f32": DType.f32, "f16": .f16, "bf16": .bf16][dtype] else {
@@ -42,6 +49,15 @@ struct BenchCommand: ParsableCommand {
         if let layers { guard layers >= 1 && layers <= fullLayers else { throw ValidationError("--layers must be in 1...\(fullLayers)") }; c.nLayer = layers }
         c.parallel = parallel.max() ?? 16
         try c.validate()
+        // Every (n, B) checked before any work, so a batch that cannot fit fails at once.
+        for n in parallel {
+            var cn = c
+            cn.parallel = n
+            try cn.validate()
+            for b in batch {
+                try InputLimits.checkMemory(cn.decodeBytes(batch: b, cfg: cfg != 1, threads: threads), for: "bench: n = \(n), --batch \(b)")
+            }
+        }
 
         let weights = GPTWeights(randomFor: c, dtype: dt)
         let N = c.tokensPerClip

@@ -81,7 +81,7 @@ struct Generate: ParsableCommand {
                 throw ValidationError("--parallel \(parallel): must be a square (1, 4, 16, ...)")
             }
         }
-        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads \(threads): must be at least 1") }
+        try ThreadCount.check(threads)
         try encoding.check(format: format)
         if let prefix {
             var isDir: ObjCBool = false

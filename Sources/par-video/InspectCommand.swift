@@ -26,6 +26,8 @@ struct InspectCommand: ParsableCommand {
             print("  config: " + String(decoding: try encoder.encode(c), as: UTF8.self))
         }
         if let tok = bundle.tokenizer {
+            // Builds it as decode and generate do: every tensor checked against the config.
+            do { _ = try VideoTokenizer(file: tok.file) } catch let e as TokenizerError { throw RunError(e.description) }
             let params = tok.file.tensors.values.reduce(0) { $0 + $1.count }
             print("tokenizer \(tok.file.path)")
             print("  parameters: \(params) (\(String(format: "%.1f", Double(params) / 1e6))M)")

@@ -1,8 +1,8 @@
 import ArgumentParser
 import PARVideo
 
-/// Sampling overrides shared by `generate` and `batch`; unset values keep the
-/// bundle's defaults.
+/// Sampling overrides shared by `generate`, `batch` and `tokens`; unset
+/// values keep the bundle's defaults. The ranges are SamplingOptions.validate's.
 struct SamplingFlags: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Classifier-free guidance scale, >= 0. (default: the model's, 1.15 in the paper)", valueName: "s"))
     var cfg: Double?
@@ -33,6 +33,13 @@ struct SamplingFlags: ParsableArguments {
         if let topK { options.topK = topK }
         if let topP { options.topP = Float(topP) }
         return options
+    }
+}
+
+/// `--threads N` of every command: 1 ... 1024.
+enum ThreadCount {
+    static func check(_ threads: Int?) throws {
+        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads \(threads): must be in 1...1024") }
     }
 }
 

@@ -12,14 +12,15 @@ struct TokensCommand: ParsableCommand {
     @Option(name: .long, help: "Action class: an id or a name the bundle lists.") var action: String
     @Option(name: .long, help: "Tokens per step n (a GPT of the bundle trained for it; default: smallest present).") var parallel: Int?
     @Option(name: .long, help: "Seed of the sampler.") var seed: UInt64 = 0
-    @Option(name: .long, help: "Classifier-free guidance scale (1 = off; default: the bundle's).") var cfg: Float?
-    @Option(name: .long, help: "Top-k (0 = all, 1 = greedy; default: the bundle's).") var topK: Int?
-    @Option(name: .long, help: "Top-p (default: the bundle's).") var topP: Float?
-    @Option(name: .long, help: "Temperature (default: the bundle's).") var temperature: Float?
+    @OptionGroup(title: "Sampling") var sampling: SamplingFlags
     @Option(name: .long, help: "Threads.") var threads: Int = 2
     @Option(name: .shortAndLong, help: "Output .npy path.") var output: String
     @Option(name: .long, help: "Also write the guided logits every token was drawn from as .npy (float32, N x vocab, PAR sequence order).") var logits: String?
     @Flag(name: .long, help: "Print one JSON object with the run's figures.") var json = false
+
+    func validate() throws {
+        try ThreadCount.check(threads)
+    }
 
     func run() throws {
         Parallel.threads = threads
@@ -28,11 +29,7 @@ struct TokensCommand: ParsableCommand {
         do { entry = try bundle.gpt(parallel: parallel) } catch let e as WeightsError { throw ValidationError(e.description) }
         let config = entry.config
         let actionID = try Self.resolveAction(action, config: config)
-        var options = SamplingOptions(config.sampling, seed: seed)
-        if let cfg { options.cfgScale = cfg }
-        if let topK { options.topK = topK }
-        if let topP { options.topP = topP }
-        if let temperature { options.temperature = temperature }
+        let options = sampling.options(config.sampling, seed: seed)
         do { try options.validate() } catch let e as WeightsError { throw ValidationError(e.description) }
         let outURL = URL(fileURLWithPath: output)
         do { try AtomicOutput.checkWritable(outURL) } catch { throw ValidationError("\(error)") }

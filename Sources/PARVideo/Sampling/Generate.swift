@@ -94,6 +94,7 @@ public final class PARGenerator: @unchecked Sendable {
         }
         let cfg = options.usesCFG
         let seqs = cfg ? 2 * B : B
+        try InputLimits.checkMemory(c.decodeBytes(batch: B, cfg: cfg, threads: Parallel.threads), for: "decoding \(B) clip\(B == 1 ? "" : "s")")
         let cache = model.makeCache(seqs: seqs)
         let ws = Workspace(config: c, maxRows: seqs * n)
         let logits = FloatBuffer(B * n * V)  // guided logits only
@@ -110,6 +111,10 @@ public final class PARGenerator: @unchecked Sendable {
             }
             model.forward(inputs, seqs: seqs, positions: plans[0].positions, cells: plans[0].cells, limits: plans[0].limits,
                           guidance: cfg ? options.cfgScale : nil, cache: cache, workspace: ws, logits: logits.ptr)
+            // NaN or infinite weights surface here; drawing from such rows would give token 0 everywhere.
+            if let bad = firstNonFinite(logits.ptr, count: B * rows * V) {
+                throw WeightsError("the model's logits are not finite (\(bad) at step \(step + 1)): its weights hold NaN or infinite values")
+            }
             logitsHook?(step, rows, logits.ptr)
             // Rows are independent and each draw is keyed by (clip seed, index).
             let predicts = plans[0].predicts
@@ -127,4 +132,22 @@ public final class PARGenerator: @unchecked Sendable {
         }
         return seqTokens.map { TokenCube(T: c.cube[0], H: c.cube[1], W: c.cube[2], tokens: order.toRaster($0)) }
     }
+}
+
+/// The first NaN or infinity of `count` floats: one pass over a step's
+/// logits, which the sampler reads next anyway.
+func firstNonFinite(_ p: UnsafePointer<Float>, count: Int) -> Float? {
+    var i = 0
+    while i + 8 <= count {
+        let v = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+        // x - x is 0 for finite x and NaN for NaN and infinities.
+        let d = v - v
+        if any(d .!= 0) { break }
+        i += 8
+    }
+    while i < count {
+        if !p[i].isFinite { return p[i] }
+        i += 1
+    }
+    return nil
 }

@@ -1,37 +1,6 @@
 import Foundation
 import CKernels
 
-/// How tokens are drawn from the logits.
-public struct SamplingOptions: Sendable, Equatable {
-    public var temperature: Float = 1.0
-    /// Classifier-free guidance scale; 1 runs no unconditional batch.
-    public var cfgScale: Float = 1.15
-    /// Keep the k largest logits (0 = all); 1 is greedy.
-    public var topK: Int = 8000
-    public var topP: Float = 1.0
-    /// Clip i of a batch draws from stream `seed + i`, so its tokens do not
-    /// depend on the batch size or the thread count.
-    public var seed: UInt64 = 0
-
-    public init(temperature: Float = 1.0, cfgScale: Float = 1.15, topK: Int = 8000, topP: Float = 1.0, seed: UInt64 = 0) {
-        self.temperature = temperature; self.cfgScale = cfgScale; self.topK = topK; self.topP = topP; self.seed = seed
-    }
-
-    public init(_ d: SamplingDefaults, seed: UInt64 = 0) {
-        self.init(temperature: d.temperature, cfgScale: d.cfgScale, topK: d.topK, topP: d.topP, seed: seed)
-    }
-
-    public var greedy: Bool { topK == 1 || temperature <= 0 }
-    public var usesCFG: Bool { cfgScale != 1 }
-
-    public func validate() throws {
-        guard temperature >= 0, temperature.isFinite else { throw WeightsError("temperature must be >= 0, got \(temperature)") }
-        guard topK >= 0 else { throw WeightsError("top-k must be >= 0, got \(topK)") }
-        guard topP > 0, topP <= 1 else { throw WeightsError("top-p must be in (0, 1], got \(topP)") }
-        guard cfgScale.isFinite else { throw WeightsError("cfg scale must be finite") }
-    }
-}
-
 /// A counter-based uniform draw in [0, 1): a hash of (stream, index), so a
 /// token's draw depends only on its clip's seed and its sequence index.
 @inline(__always)

@@ -11,11 +11,15 @@ public struct FSQ: Sendable {
         guard !levels.isEmpty, levels.allSatisfy({ $0 >= 2 }) else {
             throw TokenizerError("FSQ levels must be at least 2 each, got \(levels)")
         }
+        // Token ids are Int32 and index the GPT's embedding: the same limit as its vocabulary.
+        guard let vocab = Checked.product(levels), vocab <= GPTConfig.Limits.vocab else {
+            throw TokenizerError("FSQ levels \(levels) give more than \(GPTConfig.Limits.vocab) tokens")
+        }
         self.levels = levels
         var b = [1]
         for l in levels.dropLast() { b.append(b.last! * l) }
         basis = b
-        vocabularySize = levels.reduce(1, *)
+        vocabularySize = vocab
     }
 
     public var dimension: Int { levels.count }

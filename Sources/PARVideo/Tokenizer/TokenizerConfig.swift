@@ -46,25 +46,87 @@ public struct TokenizerConfig: Codable, Equatable, Sendable {
         return (ft, fh, fw)
     }
 
+    /// Limits on a tokenizer config's sizes: far above NBP's (128-512
+    /// channels, 4 stages, factors of 2, 17 frames of 128x128), low enough
+    /// that every product of them fits an Int.
+    public enum Limits {
+        public static let inChannels = 16, channels = 65_536, stages = 16, resUnits = 1_024, factor = 8, kernel = 15
+        public static let frames = 4_096, size = 4_096
+    }
+
+    /// The one check of a tokenizer config, shared by every command (`inspect` included).
     public func validate() throws {
         func fail(_ s: String) -> TokenizerError { TokenizerError("tokenizer config: \(s)") }
-        guard inChannels > 0, kernel % 2 == 1, normGroups > 0, normEps > 0 else { throw fail("bad in_channels/kernel/norm") }
+        guard (1...Limits.inChannels).contains(inChannels) else { throw fail("in_channels must be in 1...\(Limits.inChannels), got \(inChannels)") }
+        guard (1...Limits.kernel).contains(kernel), kernel % 2 == 1 else { throw fail("kernel must be odd and in 1...\(Limits.kernel), got \(kernel)") }
+        guard normGroups > 0 else { throw fail("norm_groups must be positive, got \(normGroups)") }
+        guard normEps.isFinite, normEps > 0 else { throw fail("norm_eps must be finite and > 0, got \(normEps)") }
         guard embedDim == fsqLevels.count else { throw fail("embed_dim must equal len(fsq_levels) (no FSQ projections)") }
+        do { _ = try FSQ(levels: fsqLevels) } catch let e as TokenizerError { throw fail(e.description) }
         for (name, s) in [("encoder", encoder), ("decoder", decoder)] {
             let n = s.channels.count
-            guard n > 0, s.resUnits.count == n, s.factors.count == n - 1 else {
-                throw fail("\(name) needs \(n) res_units and \(n - 1) factors")
+            guard n > 0, n <= Limits.stages, s.resUnits.count == n, s.factors.count == n - 1 else {
+                throw fail("\(name) needs 1...\(Limits.stages) stages with as many res_units and one factor fewer")
             }
-            guard s.channels.allSatisfy({ $0 > 0 && $0 % normGroups == 0 }) else {
-                throw fail("\(name) channels \(s.channels) not divisible by \(normGroups) groups")
+            guard s.channels.allSatisfy({ $0 > 0 && $0 <= Limits.channels && $0 % normGroups == 0 }) else {
+                throw fail("\(name) channels \(s.channels) must be in 1...\(Limits.channels) and divisible by \(normGroups) groups")
             }
-            guard s.factors.allSatisfy({ $0.count == 3 && $0.allSatisfy { $0 >= 1 } }) else { throw fail("\(name) factors must be [t, h, w] >= 1") }
-            guard s.resUnits.allSatisfy({ $0 >= 0 }) else { throw fail("\(name) res_units must be >= 0") }
+            guard s.factors.allSatisfy({ $0.count == 3 && $0.allSatisfy { (1...Limits.factor).contains($0) } }) else {
+                throw fail("\(name) factors must be [t, h, w] in 1...\(Limits.factor)")
+            }
+            guard s.resUnits.allSatisfy({ (0...Limits.resUnits).contains($0) }) else { throw fail("\(name) res_units must be in 0...\(Limits.resUnits)") }
             for i in 1..<n where s.channels[i] != s.channels[i - 1] && s.resUnits[i] == 0 {
                 throw fail("\(name) stage \(i) changes channels but has no residual unit")
             }
+            // Depth-to-space fills C * ft * fh * fw channels before the shuffle.
+            for (i, f) in s.factors.enumerated() where Checked.product([s.channels[i]] + f).map({ $0 > Limits.channels * 512 }) ?? true {
+                throw fail("\(name) stage \(i + 1) needs too many channels")
+            }
         }
         guard encoder.factors.allSatisfy({ $0[1] == $0[2] }) else { throw fail("encoder factors must be square in space") }
+        guard (1...Limits.frames).contains(frames), (frames - 1) % timeFactor == 0 else {
+            throw fail("frames must be 1 + k * \(timeFactor) in 1...\(Limits.frames), got \(frames)")
+        }
+        guard (1...Limits.size).contains(size), size % spaceFactor == 0 else {
+            throw fail("size must be a multiple of \(spaceFactor) in 1...\(Limits.size), got \(size)")
+        }
+        let (t, h, w) = latentShape(frames: frames, height: size, width: size)
+        // Encoding runs on the whole clip at once: a few activations of the widest stage at full size.
+        let encode = Checked.product([frames, size, size, encoder.channels.max()!, 3 * 4])
+        do {
+            try InputLimits.checkMemory(Checked.sum([decodeBytes(t: t, h: h, w: w), encode]),
+                                        for: "tokenizer config: a \(frames)-frame clip of \(size)x\(size)")
+        } catch let e as WeightsError { throw TokenizerError(e.description) }
+    }
+
+    /// Output shape of a cube, nil when a side overflows an Int.
+    public func checkedOutputShape(t: Int, h: Int, w: Int) -> (frames: Int, height: Int, width: Int)? {
+        var (ft, fh, fw) = (t, h, w)
+        for f in decoder.factors {
+            guard let a = Checked.multiply(ft, f[0]), let b = Checked.multiply(fh, f[1]), let c = Checked.multiply(fw, f[2]) else { return nil }
+            (ft, fh, fw) = (a - (f[0] - 1), b, c)
+        }
+        return (ft, fh, fw)
+    }
+
+    /// Bytes a decode of a T x H x W cube allocates: the output frames and,
+    /// per one-latent-frame chunk, a few activations of the largest stage; nil
+    /// when the count overflows. Call on a config whose sizes passed validate.
+    public func decodeBytes(t: Int, h: Int, w: Int) -> Int? {
+        guard let out = checkedOutputShape(t: t, h: h, w: w),
+              let outFloats = Checked.product([out.frames, out.height, out.width, inChannels]) else { return nil }
+        var (ft, fh, fw) = (1, h, w)
+        var largest = Checked.product([ft, fh, fw, max(embedDim, decoder.channels[0])])
+        for (s, f) in decoder.factors.enumerated() {
+            let widened = Checked.product([ft, fh, fw, decoder.channels[s], f[0], f[1], f[2]])
+            ft = ft * f[0]; fh = Checked.multiply(fh, f[1]) ?? Int.max; fw = Checked.multiply(fw, f[2]) ?? Int.max
+            largest = [largest, widened, Checked.product([ft, fh, fw, decoder.channels[s + 1]])].reduce(0 as Int?) { m, v in
+                guard let m, let v else { return nil }
+                return max(m, v)
+            }
+        }
+        guard let largest, let chunk = Checked.multiply(largest, 4) else { return nil }
+        return Checked.sum([outFloats, chunk]).flatMap { Checked.multiply($0, 4) }
     }
 
     enum CodingKeys: String, CodingKey {

@@ -63,8 +63,16 @@ public final class VideoTokenizer {
     /// The decoder output before clamping (for comparisons with references).
     public func decodeUnclamped(cube: [Int32], t: Int, h: Int, w: Int) throws -> [Float] {
         guard t >= 1, h >= 1, w >= 1 else { throw TokenizerError("token cube \(t)x\(h)x\(w) is empty") }
-        guard cube.count == t * h * w else {
-            throw TokenizerError("token cube has \(cube.count) values, expected \(t)x\(h)x\(w) = \(t * h * w)")
+        guard cube.count == Checked.product([t, h, w]) else {
+            throw TokenizerError("token cube has \(cube.count) values, expected \(t)x\(h)x\(w)")
+        }
+        // Frames beyond 4096x4096 could not be written; the check also keeps the sizes below in range.
+        guard let out = config.checkedOutputShape(t: t, h: h, w: w), out.height <= TokenizerConfig.Limits.size,
+              out.width <= TokenizerConfig.Limits.size else {
+            throw TokenizerError("a \(t)x\(h)x\(w) token cube decodes to frames larger than \(TokenizerConfig.Limits.size)x\(TokenizerConfig.Limits.size)")
+        }
+        do { try InputLimits.checkMemory(config.decodeBytes(t: t, h: h, w: w), for: "decoding a \(t)x\(h)x\(w) token cube") } catch let e as WeightsError {
+            throw TokenizerError(e.description)
         }
         let vocab = fsq.vocabularySize
         if let bad = cube.firstIndex(where: { $0 < 0 || Int($0) >= vocab }) {
@@ -89,6 +97,10 @@ public final class VideoTokenizer {
             t0 += n
         }
         precondition(written == result.count, "decoder produced \(written) values, expected \(result.count)")
+        // NaN or infinite weights would otherwise clamp to a black (or white) clip without a word.
+        if let bad = result.withUnsafeBufferPointer({ firstNonFinite($0.baseAddress!, count: $0.count) }) {
+            throw TokenizerError("the tokenizer's output is not finite (\(bad)): its weights hold NaN or infinite values")
+        }
         return result
     }
 
@@ -118,6 +130,10 @@ public final class VideoTokenizer {
     /// Frames -> token cube T*H*W (indices in (t, y, x) order).
     public func encode(frames: [Float], count: Int, height: Int, width: Int) throws -> [Int32] {
         let z = try encodeLatents(frames: frames, count: count, height: height, width: width)
+        // The quantizer rounds to an Int, which a NaN cannot become.
+        if let bad = z.withUnsafeBufferPointer({ firstNonFinite($0.baseAddress!, count: $0.count) }) {
+            throw TokenizerError("the tokenizer's latents are not finite (\(bad)): its weights hold NaN or infinite values")
+        }
         let d = config.embedDim
         return z.withUnsafeBufferPointer { zp in
             (0..<(z.count / d)).map { Int32(fsq.quantize(zp.baseAddress! + $0 * d)) }

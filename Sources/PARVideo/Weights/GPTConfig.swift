@@ -95,19 +95,64 @@ public struct GPTConfig: Codable, Sendable, Equatable {
     /// Decode steps: n + (N - n) / n (SPEC section 5).
     public var steps: Int { parallel + (tokensPerClip - parallel) / parallel }
 
-    /// Sizes that make the schedule and the rotary table well defined.
+    /// Limits on a config's sizes: far above any PAR model (the paper's is
+    /// dim 1280, 36 layers, 64000 tokens, 5x16x16), low enough that every
+    /// product of them fits an Int.
+    public enum Limits {
+        public static let dim = 65_536, layers = 4_096, vocab = 1 << 24, classes = 1 << 24
+        public static let cubeSide = 4_096, tokensPerClip = 1 << 24, multipleOf = 65_536
+        public static let ffnMultiplier = 64.0
+    }
+
+    /// Sizes that make the schedule and the rotary table well defined, sampling
+    /// values that mean something, and a decode of one clip that fits in memory.
     public func validate() throws {
         func bad(_ m: String) -> WeightsError { WeightsError("model config: \(m)") }
         guard dim > 0, nLayer > 0, nHead > 0, vocabSize > 0, numClasses > 0 else { throw bad("sizes must be positive") }
-        guard dim % nHead == 0, headDim % 2 == 0 else { throw bad("dim \(dim) must split into \(nHead) heads of even size") }
-        guard nHead % kvHeads == 0 else { throw bad("n_head \(nHead) is not a multiple of n_kv_head \(kvHeads)") }
-        guard cube.count == 3, cube.allSatisfy({ $0 > 0 }) else { throw bad("cube must be [T, H, W], got \(cube)") }
+        guard dim <= Limits.dim, nLayer <= Limits.layers, vocabSize <= Limits.vocab, numClasses <= Limits.classes else {
+            throw bad("sizes beyond the limits (dim <= \(Limits.dim), n_layer <= \(Limits.layers), vocab_size <= \(Limits.vocab), num_classes <= \(Limits.classes))")
+        }
+        if let k = nKVHead { guard k > 0 else { throw bad("n_kv_head must be positive, got \(k)") } }
+        guard multipleOf > 0, multipleOf <= Limits.multipleOf else { throw bad("multiple_of must be in 1...\(Limits.multipleOf), got \(multipleOf)") }
+        if let m = ffnDimMultiplier {
+            guard m.isFinite, m > 0, m <= Limits.ffnMultiplier else { throw bad("ffn_dim_multiplier must be in (0, \(Int(Limits.ffnMultiplier))], got \(m)") }
+            guard ffnHidden > 0 else { throw bad("ffn_dim_multiplier \(m) leaves no hidden units") }
+        }
+        guard normEps.isFinite, normEps > 0 else { throw bad("norm_eps must be finite and > 0, got \(normEps)") }
+        guard ropeBase.isFinite, ropeBase > 0 else { throw bad("rope_base must be finite and > 0, got \(ropeBase)") }
+        guard nHead <= dim, dim % nHead == 0, headDim % 2 == 0 else { throw bad("dim \(dim) must split into \(nHead) heads of even size") }
+        guard kvHeads <= nHead, nHead % kvHeads == 0 else { throw bad("n_head \(nHead) is not a multiple of n_kv_head \(kvHeads)") }
+        guard cube.count == 3, cube.allSatisfy({ $0 > 0 && $0 <= Limits.cubeSide }) else {
+            throw bad("cube must be [T, H, W] with sides in 1...\(Limits.cubeSide), got \(cube)")
+        }
+        guard let n = Checked.product(cube), n <= Limits.tokensPerClip else {
+            throw bad("cube \(cube) holds more than \(Limits.tokensPerClip) tokens")
+        }
+        guard parallel >= 1, parallel <= n else { throw bad("parallel \(parallel) must be in 1...\(n), the tokens of cube \(cube)") }
         let s = Int(Double(parallel).squareRoot().rounded())
-        guard parallel >= 1, s * s == parallel else { throw bad("parallel \(parallel) is not a square") }
+        guard s * s == parallel else { throw bad("parallel \(parallel) is not a square") }
         guard cube[1] % s == 0, cube[2] % s == 0 else { throw bad("parallel \(parallel): H and W (\(cube[1])x\(cube[2])) must divide by \(s)") }
         guard tokensPerClip >= 2 * parallel || parallel == 1 else { throw bad("cube \(cube) is too small for parallel \(parallel)") }
         if rope == .twoD { guard cube[0] == 1 else { throw bad("rope 2d needs T = 1, cube is \(cube)") } }
         if rope == .threeD { guard headDim >= 8 else { throw bad("rope 3d needs head_dim >= 8") } }
         if let a = actions { guard a.count == numClasses else { throw bad("\(a.count) action names for \(numClasses) classes") } }
+        do { try SamplingOptions(sampling).validate() } catch let e as WeightsError { throw bad("sampling: \(e.description)") }
+        try InputLimits.checkMemory(decodeBytes(batch: 1, cfg: sampling.cfgScale != 1, threads: 1), for: "model config: decoding one clip")
+    }
+
+    /// Bytes a decode of `batch` clips allocates besides the (mapped) weights:
+    /// KV cache, workspace, logits, token arrays, the PAR order and the
+    /// samplers' scratch; nil when the count overflows. Call on a valid config.
+    public func decodeBytes(batch: Int, cfg: Bool, threads: Int) -> Int? {
+        let n = parallel, N = tokensPerClip, maxLen = N + n, kvDim = kvHeads * headDim
+        guard let seqs = Checked.multiply(batch, cfg ? 2 : 1), let rows = Checked.multiply(seqs, n) else { return nil }
+        let m = Checked.multiply
+        let cache = m(seqs, maxLen * kvDim).flatMap { m($0, nLayer * 2) }
+        let rowFloats = 4 * dim + 2 * kvDim + 2 * ffnHidden + headDim
+        let workspace = Checked.sum([m(rows, rowFloats), m(max(8, threads), n * maxLen)])
+        let logits = m(batch, n * vocabSize)
+        let tokens = m(batch, 2 * N)
+        let floats = Checked.sum([cache, workspace, logits, tokens, 5 * N, m(threads, 4 * vocabSize)])
+        return floats.flatMap { m($0, 4) }
     }
 }

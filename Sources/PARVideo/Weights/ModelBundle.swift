@@ -8,23 +8,48 @@ public struct BundleHeader: Sendable {
     /// The `config` object as raw JSON, decoded by whoever owns the kind.
     public let configJSON: Data
 
-    static func read(_ file: SafeTensorsFile) throws -> BundleHeader {
-        guard let text = file.metadata["par_video"] else {
-            throw WeightsError("\(file.path): not a par-video bundle (no 'par_video' metadata)")
+    static func read(_ metadata: [String: String], path: String) throws -> BundleHeader {
+        guard let text = metadata["par_video"] else {
+            throw WeightsError("\(path): not a par-video bundle (no 'par_video' metadata)")
         }
         guard let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw WeightsError("\(file.path): 'par_video' metadata is not a JSON object")
+            throw WeightsError("\(path): 'par_video' metadata is not a JSON object")
         }
-        guard obj["format"] as? String == "par-video" else { throw WeightsError("\(file.path): metadata format is not 'par-video'") }
-        let version = (obj["version"] as? NSNumber)?.intValue ?? 0
-        guard version == 1 else { throw WeightsError("\(file.path): bundle version \(version) is not supported (expected 1)") }
+        guard obj["format"] as? String == "par-video" else { throw WeightsError("\(path): metadata format is not 'par-video'") }
+        let version = (obj["version"] as? NSNumber).flatMap { SafeTensorsFile.size($0) } ?? 0
+        guard version == 1 else { throw WeightsError("\(path): bundle version \(version) is not supported (expected 1)") }
         guard let kindName = obj["kind"] as? String, let kind = Kind(rawValue: kindName) else {
-            throw WeightsError("\(file.path): bundle kind must be 'gpt' or 'tokenizer'")
+            throw WeightsError("\(path): bundle kind must be 'gpt' or 'tokenizer'")
         }
         guard let config = obj["config"], JSONSerialization.isValidJSONObject(config) else {
-            throw WeightsError("\(file.path): bundle has no 'config' object")
+            throw WeightsError("\(path): bundle has no 'config' object")
         }
         return BundleHeader(kind: kind, version: version, configJSON: try JSONSerialization.data(withJSONObject: config))
+    }
+}
+
+/// A bundle file's config, decoded and validated.
+public enum BundleConfig {
+    case gpt(GPTConfig)
+    case tokenizer(TokenizerConfig, json: Data)
+
+    /// The one check of a bundle file's `par_video` metadata that every
+    /// command goes through (ModelBundle), `inspect` included.
+    public static func read(_ metadata: [String: String], path f: String) throws -> BundleConfig {
+        let header = try BundleHeader.read(metadata, path: f)
+        switch header.kind {
+        case .gpt:
+            let config: GPTConfig
+            do { config = try JSONDecoder().decode(GPTConfig.self, from: header.configJSON) } catch {
+                throw WeightsError("\(f): bad gpt config (\(ModelBundle.describe(error)))")
+            }
+            do { try config.validate() } catch let e as WeightsError { throw WeightsError("\(f): \(e.description)") }
+            return .gpt(config)
+        case .tokenizer:
+            do { return .tokenizer(try TokenizerConfig.fromMetadata(metadata, path: f), json: header.configJSON) } catch let e as TokenizerError {
+                throw WeightsError(e.description.hasPrefix(f) ? e.description : "\(f): \(e.description)")
+            }
+        }
     }
 }
 
@@ -59,21 +84,15 @@ public final class ModelBundle: @unchecked Sendable {
         var tokenizer: (file: SafeTensorsFile, configJSON: Data)?
         for f in files {
             let file = try SafeTensorsFile(path: f)
-            let header = try BundleHeader.read(file)
-            switch header.kind {
-            case .gpt:
-                let config: GPTConfig
-                do { config = try JSONDecoder().decode(GPTConfig.self, from: header.configJSON) } catch {
-                    throw WeightsError("\(f): bad gpt config (\(Self.describe(error)))")
-                }
-                do { try config.validate() } catch let e as WeightsError { throw WeightsError("\(f): \(e.description)") }
+            switch try BundleConfig.read(file.metadata, path: f) {
+            case .gpt(let config):
                 if let other = gpts[config.parallel] {
                     throw WeightsError("\(path): two GPTs for parallel \(config.parallel) (\(other.file.path), \(f))")
                 }
                 gpts[config.parallel] = GPTEntry(config: config, file: file)
-            case .tokenizer:
+            case .tokenizer(_, let json):
                 if tokenizer != nil { throw WeightsError("\(path): more than one tokenizer") }
-                tokenizer = (file, header.configJSON)
+                tokenizer = (file, json)
             }
         }
         self.gpts = gpts
