@@ -67,10 +67,22 @@ public final class Manifest {
 
     private func load() throws {
         let data = (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()
+        let bytes = [UInt8](data)
+        let (parsed, goodEnd) = try Self.parse(bytes, path: path)
+        entries = parsed
+        if goodEnd < bytes.count {
+            guard ftruncate(fd, off_t(goodEnd)) == 0 else {
+                throw ManifestError("cannot repair torn manifest \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// Whole entries and the offset just past the last whole line.
+    static func parse(_ bytes: [UInt8], path: String) throws -> (entries: [ManifestEntry], goodEnd: Int) {
         let decoder = JSONDecoder()
+        var entries: [ManifestEntry] = []
         var goodEnd = 0
         var start = 0
-        let bytes = [UInt8](data)
         while start < bytes.count {
             guard let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) else { break }
             let line = Data(bytes[start..<newline])
@@ -87,11 +99,7 @@ public final class Manifest {
             start = newline + 1
             goodEnd = start
         }
-        if goodEnd < bytes.count {
-            guard ftruncate(fd, off_t(goodEnd)) == 0 else {
-                throw ManifestError("cannot repair torn manifest \(path): \(String(cString: strerror(errno)))")
-            }
-        }
+        return (entries, goodEnd)
     }
 
     public var finishedClips: Set<String> { Set(entries.map(\.clip)) }
