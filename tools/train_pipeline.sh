@@ -16,6 +16,7 @@ GPT_ARGS=${GPT_ARGS:---dim 192 --n-layer 4 --n-head 3 --batch 16}
 N1_STEPS=${N1_STEPS:-6000}
 N4_STEPS=${N4_STEPS:-1500}
 N16_STEPS=${N16_STEPS:-1500}
+THREADS=${THREADS:-2}   # 1 while the machine is busy with other work: a 2-thread region waits for its slower thread
 log() { echo "$(date -u +%H:%M:%S) pipeline: $*"; }
 
 log "rendering $TRAIN_CLIPS training clips once (runs/data)"
@@ -23,7 +24,7 @@ python3 tools/clip_cache.py --split train --count "$TRAIN_CLIPS" >> runs/clip_ca
 log "tokenizer to $TOK_STEPS steps"
 # shellcheck disable=SC2086
 python3 tools/train_tokenizer.py --steps "$TOK_STEPS" --full-steps "$TOK_STEPS" $TOK_ARGS \
-    --cache "runs/data/train_$TRAIN_CLIPS.npy" --threads 2 --eval-every 1000 --eval-clips 64 >> runs/tokenizer.log 2>&1
+    --cache "runs/data/train_$TRAIN_CLIPS.npy" --threads "$THREADS" --eval-every 1000 --eval-clips 64 >> runs/tokenizer.log 2>&1
 half=$(( (TRAIN_CLIPS / 2 + 1009) / 1010 * 1010 ))   # chunk-aligned split point
 log "encoding $TRAIN_CLIPS training clips (two encoders), then 1010 held-out ones"
 python3 tools/encode_synthaction.py --split train --start 0 --count "$half" >> runs/encode.log 2>&1 &
@@ -33,7 +34,7 @@ python3 tools/clip_cache.py --split test --count 1010 >> runs/clip_cache.log 2>&
 python3 tools/encode_synthaction.py --split test --count 1010 --threads 2 >> runs/encode_test.log 2>&1
 log "gpt n=1 to $N1_STEPS steps"
 # shellcheck disable=SC2086
-python3 tools/train_gpt.py --name gpt_n1 --parallel 1 --steps "$N1_STEPS" --threads 2 $GPT_ARGS >> runs/gpt_n1.log 2>&1
+python3 tools/train_gpt.py --name gpt_n1 --parallel 1 --steps "$N1_STEPS" --threads "$THREADS" $GPT_ARGS >> runs/gpt_n1.log 2>&1
 log "gpt n=4 to $N4_STEPS steps and n=16 to $N16_STEPS steps, from n=1"
 # shellcheck disable=SC2086
 python3 tools/train_gpt.py --name gpt_n4 --parallel 4 --init models/train/gpt_n1.pt --steps "$N4_STEPS" \
