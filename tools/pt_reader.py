@@ -10,17 +10,77 @@ calling or instantiating it only records its arguments.
 
 Tensors come back as numpy arrays (contiguous copies). BF16 has no numpy
 dtype, so BF16 tensors come back as float32 (exact widening).
+
+A .pt is as hostile as any download, so what it may make the reader hold is
+bounded (the limits below, checked against the zip directory before anything
+is read and again while reading, since a directory can lie).
 """
 import collections
 import io
+import os
 import pickle
+import stat
 import zipfile
 
 import numpy as np
 
+# ---- limits, stated once
+# Zip entries: a 36-layer training checkpoint with optimizer state has about 1,000.
+MAX_MEMBERS = 65536
+# data.pkl: checkpoints' pickles are kilobytes; every pickle opcode byte can
+# push an 8-byte reference, so this also bounds the unpickler's stack.
+MAX_PICKLE_BYTES = 64 << 20
+# A member may expand to at most this many times its stored size, plus SLACK.
+# torch.save stores members uncompressed and weights deflate by under 1.2x,
+# while a zip bomb of zeros reaches 1000x.
+MAX_EXPANSION = 16
+SLACK = 1 << 20
+# Tensor dimensions (numpy's own limit is 64; par-video's safetensors reader takes 32).
+MAX_DIMS = 32
+# Sizes, strides and offsets fit in a signed 64-bit integer.
+MAX_INDEX = (1 << 63) - 1
+
 
 class PtError(ValueError):
-    pass
+    """One line of text: control characters from the file (a global's name,
+    a value in a parser's message) are escaped."""
+    def __init__(self, msg):
+        super().__init__(one_line(msg))
+
+
+def one_line(text):
+    """`text` with C0/C1 controls and Unicode line separators escaped."""
+    return "".join(f"\\u{ord(c):04x}" if ord(c) < 32 or 127 <= ord(c) < 160 or c in "\u2028\u2029" else c
+                   for c in str(text))
+
+
+def _available_memory():
+    """MemAvailable from /proc/meminfo in bytes, or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _open_regular(path):
+    """Open `path` for reading without blocking (a FIFO would block open())
+    and refuse anything but a regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise PtError(f"{path}: cannot open ({e.strerror})")
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PtError(f"{path}: not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 # torch storage class name -> numpy dtype code ("u2" for BFloat16: bits, widened later)
@@ -40,8 +100,18 @@ _DTYPES = {
 
 class _DType:
     """A torch dtype or storage type as named in the pickle."""
+    __slots__ = ("name", "np_code", "bf16")
+
     def __init__(self, name, np_code):
-        self.name, self.np_code, self.bf16 = name, np_code, name in ("bfloat16", "BFloat16Storage")
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "np_code", np_code)
+        object.__setattr__(self, "bf16", name in ("bfloat16", "BFloat16Storage"))
+
+    def __setattr__(self, key, value):     # a pickle's BUILD must not retype a storage
+        raise PtError(f"torch {self.name} cannot be modified")
+
+    def __setstate__(self, state):
+        raise PtError(f"torch {self.name} cannot be modified")
 
     def __repr__(self):
         return f"<torch {self.name}>"
@@ -69,15 +139,24 @@ class Opaque:
 
 
 class _Storage:
-    def __init__(self, array, bf16):
-        self.array, self.bf16 = array, bf16
+    def __init__(self, array, bf16, stype):
+        self.array, self.bf16, self.stype = array, bf16, stype
+
+
+def _index(v, what):
+    """A size, stride or offset from the pickle: a plain int in [0, MAX_INDEX]."""
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_INDEX:
+        raise PtError(f"tensor {what} must be integers in [0, 2^63), got a {type(v).__name__}"
+                      + ("" if not isinstance(v, int) or isinstance(v, bool) else " out of range"))
+    return v
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, load_storage):
+    def __init__(self, file, load_storage, budget):
         super().__init__(file)
         self._load_storage = load_storage
         self.opaque = set()
+        self.budget = budget          # bytes the tensors built may still take
 
     def find_class(self, module, name):
         if module == "collections" and name == "OrderedDict":
@@ -100,21 +179,31 @@ class _Unpickler(pickle.Unpickler):
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], _DType)
                 and pid[1].np_code and isinstance(pid[2], str)):
-            raise PtError(f"unsupported persistent id {pid!r:.80}")
+            raise PtError(f"unsupported persistent id (a {type(pid).__name__}, not ('storage', type, key, ...))")
         _, stype, key, _location, numel = pid
         return self._load_storage(key, stype, numel)
 
     # ---- allow-listed rebuild functions (our own code, given pickle data)
 
-    @staticmethod
-    def _view(storage, offset, size, stride):
+    def _view(self, storage, offset, size, stride):
         if not isinstance(storage, _Storage):
             raise PtError(f"tensor rebuilt from {type(storage).__name__}, not a storage")
-        size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
-        if len(size) != len(stride) or offset < 0 or any(s < 0 for s in size) or any(s < 0 for s in stride):
-            raise PtError(f"bad tensor geometry size={size} stride={stride} offset={offset}")
+        if not isinstance(size, (tuple, list)) or not isinstance(stride, (tuple, list)):
+            raise PtError("tensor size and stride must be tuples")
+        if len(size) > MAX_DIMS or len(size) != len(stride):
+            raise PtError(f"tensor has {len(size)} sizes and {len(stride)} strides (at most {MAX_DIMS} dimensions)")
+        offset = _index(offset, "offset")
+        size = tuple(_index(s, "sizes") for s in size)
+        stride = tuple(_index(s, "strides") for s in stride)
         arr = storage.array
-        if 0 in size:
+        count = 1
+        for n in size:
+            count *= n
+        nbytes = count * arr.itemsize * (2 if storage.bf16 else 1)
+        if nbytes > self.budget:      # stride-0 views could otherwise expand a small storage
+            raise PtError(f"tensor of {count} elements would take {nbytes} bytes, more than the "
+                          f"{self.budget} bytes left of what the file can make the reader hold")
+        if count == 0:
             out = np.zeros(size, dtype=arr.dtype)
         else:
             last = offset + sum((n - 1) * s for n, s in zip(size, stride))
@@ -123,6 +212,7 @@ class _Unpickler(pickle.Unpickler):
                               f"past the end of its storage ({arr.size} elements)")
             base = arr[offset:]
             out = np.lib.stride_tricks.as_strided(base, size, [s * arr.itemsize for s in stride]).copy()
+        self.budget -= nbytes
         if storage.bf16:
             out = (out.astype(np.uint32) << 16).view(np.float32)
         return out
@@ -137,13 +227,13 @@ class _Unpickler(pickle.Unpickler):
     def _rebuild_tensor_v3(self, storage, storage_offset, size, stride, requires_grad, backward_hooks,
                            dtype, metadata=None):
         if not isinstance(dtype, _DType) or not dtype.np_code:
-            raise PtError(f"unsupported tensor dtype {dtype!r}")
+            raise PtError(f"unsupported tensor dtype (a {type(dtype).__name__})")
         if not isinstance(storage, _Storage):
             raise PtError("tensor rebuilt from a non-storage")
         raw = storage.array.view(np.uint8)      # untyped bytes, already in native order
         if raw.size % np.dtype(dtype.np_code).itemsize:
             raise PtError(f"storage of {raw.size} bytes is not a whole number of {dtype.name}")
-        return self._view(_Storage(raw.view(dtype.np_code), dtype.bf16), storage_offset, size, stride)
+        return self._view(_Storage(raw.view(dtype.np_code), dtype.bf16, dtype), storage_offset, size, stride)
 
     def _rebuild_parameter(self, data, requires_grad=False, backward_hooks=None):
         if not isinstance(data, np.ndarray):
@@ -166,46 +256,113 @@ class PtFile:
         self.obj, self.opaque, self.prefix = obj, sorted(opaque), prefix
 
 
+def _check_directory(path, zf, file_size):
+    """Refuse, from the zip directory alone, an archive that would make the
+    reader hold more than the limits allow. -> {name: ZipInfo}."""
+    infos = zf.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise PtError(f"{path}: {len(infos)} zip members, more than the {MAX_MEMBERS} a checkpoint may hold")
+    members, total = {}, 0
+    for info in infos:
+        if info.filename in members:
+            raise PtError(f"{path}: zip member {info.filename!r:.200} appears twice")
+        members[info.filename] = info
+        if info.flag_bits & 0x1:
+            raise PtError(f"{path}: zip member {info.filename!r:.200} is encrypted")
+        limit = info.compress_size * MAX_EXPANSION + SLACK
+        if info.file_size > limit:
+            raise PtError(f"{path}: zip member {info.filename!r:.200} declares {info.file_size} bytes from "
+                          f"{info.compress_size} stored (more than {MAX_EXPANSION}x expansion)")
+        if info.compress_size > file_size:
+            raise PtError(f"{path}: zip member {info.filename!r:.200} declares {info.compress_size} stored bytes "
+                          f"in a {file_size}-byte file")
+        total += info.file_size
+    have = _available_memory()
+    if have is not None and total > have:
+        raise PtError(f"{path}: reading it needs about {total / 1e9:.1f} GB of memory, "
+                      f"{have / 1e9:.1f} GB is available")
+    return members, total
+
+
+def _read_member(path, zf, info, limit=None):
+    """A member's bytes, at most its declared size (and `limit`), counted while
+    decompressing; a member that yields more or less than declared is refused."""
+    want = info.file_size
+    if limit is not None and want > limit:
+        raise PtError(f"{path}: {info.filename!r:.200} is {want} bytes, more than the {limit} allowed")
+    try:
+        with zf.open(info) as f:
+            chunks, got = [], 0
+            while True:
+                chunk = f.read(min(1 << 24, want - got + 1))
+                if not chunk:
+                    break
+                got += len(chunk)
+                if got > want:
+                    raise PtError(f"{path}: {info.filename!r:.200} holds more than its declared {want} bytes")
+                chunks.append(chunk)
+    except PtError:
+        raise
+    except Exception as e:     # bad CRC, truncated or corrupt deflate data, unknown compression
+        raise PtError(f"{path}: cannot read {info.filename!r:.200} ({type(e).__name__}: {e})")
+    if got != want:
+        raise PtError(f"{path}: {info.filename!r:.200} holds {got} bytes, its directory entry says {want}")
+    return b"".join(chunks)
+
+
 def load_pt(path):
     """Read a zip-format .pt -> PtFile. Raises PtError with a one-line reason."""
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as e:
-        raise PtError(f"{path}: not a PyTorch zip checkpoint ({e}); legacy (pre-1.6) .pt files are not supported")
-    with zf:
-        pkls = [n for n in zf.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
-        if len(pkls) != 1:
-            raise PtError(f"{path}: expected one <archive>/data.pkl, found {len(pkls)}")
-        prefix = pkls[0][: -len("data.pkl")]
-        order = "little"
-        if prefix + "byteorder" in zf.namelist():
-            order = zf.read(prefix + "byteorder").decode().strip()
-            if order not in ("little", "big"):
-                raise PtError(f"{path}: unknown byteorder {order!r}")
-        cache = {}
-
-        def load_storage(key, stype, numel):
-            if key not in cache:
-                name = f"{prefix}data/{key}"
-                try:
-                    raw = zf.read(name)
-                except KeyError:
-                    raise PtError(f"{path}: storage {name} missing from the archive")
-                dt = np.dtype(stype.np_code).newbyteorder("<" if order == "little" else ">")
-                if len(raw) % dt.itemsize:
-                    raise PtError(f"{path}: storage {key} has {len(raw)} bytes, not whole {stype.name} elements")
-                arr = np.frombuffer(raw, dtype=dt).astype(dt.newbyteorder("="))
-                cache[key] = _Storage(arr, stype.bf16)
-            st = cache[key]
-            if isinstance(numel, int) and st.array.size < numel and stype.name != "UntypedStorage":
-                raise PtError(f"{path}: storage {key} holds {st.array.size} elements, pickle says {numel}")
-            return st
-
-        up = _Unpickler(io.BytesIO(zf.read(pkls[0])), load_storage)
+    with _open_regular(path) as fp:
+        file_size = os.fstat(fp.fileno()).st_size
         try:
-            obj = up.load()
-        except PtError:
-            raise
-        except Exception as e:   # malformed pickle: one clear line, nothing ran
-            raise PtError(f"{path}: cannot unpickle ({type(e).__name__}: {e})")
-        return PtFile(obj, up.opaque, prefix)
+            zf = zipfile.ZipFile(fp)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
+            raise PtError(f"{path}: not a PyTorch zip checkpoint ({e}); legacy (pre-1.6) .pt files are not supported")
+        with zf:
+            return _load_archive(path, zf, file_size)
+
+
+def _load_archive(path, zf, file_size):
+    members, total = _check_directory(path, zf, file_size)
+    pkls = [n for n in members if n.endswith("/data.pkl") and n.count("/") == 1]
+    if len(pkls) != 1:
+        raise PtError(f"{path}: expected one <archive>/data.pkl, found {len(pkls)}")
+    prefix = pkls[0][: -len("data.pkl")]
+    order = "little"
+    if prefix + "byteorder" in members:
+        order = _read_member(path, zf, members[prefix + "byteorder"], 64).decode("ascii", "replace").strip()
+        if order not in ("little", "big"):
+            raise PtError(f"{path}: unknown byteorder {order!r:.40}")
+    cache = {}
+
+    def load_storage(key, stype, numel):
+        if key not in cache:
+            name = f"{prefix}data/{key}"
+            if name not in members:
+                raise PtError(f"{path}: storage {name!r:.200} missing from the archive")
+            raw = _read_member(path, zf, members[name])
+            dt = np.dtype(stype.np_code).newbyteorder("<" if order == "little" else ">")
+            if len(raw) % dt.itemsize:
+                raise PtError(f"{path}: storage {key!r:.200} has {len(raw)} bytes, not whole {stype.name} elements")
+            arr = np.frombuffer(raw, dtype=dt)
+            if not dt.isnative:
+                arr = arr.astype(dt.newbyteorder("="))
+            cache[key] = _Storage(arr, stype.bf16, stype.name)
+        st = cache[key]
+        if st.stype != stype.name:
+            raise PtError(f"{path}: storage {key!r:.200} used as both {st.stype} and {stype.name}")
+        if isinstance(numel, int) and st.array.size < numel and stype.name != "UntypedStorage":
+            raise PtError(f"{path}: storage {key!r:.200} holds {st.array.size} elements, pickle says {numel}")
+        return st
+
+    data = _read_member(path, zf, members[pkls[0]], MAX_PICKLE_BYTES)
+    up = _Unpickler(io.BytesIO(data), load_storage, budget=MAX_EXPANSION * total + SLACK)
+    try:
+        obj = up.load()
+    except PtError as e:
+        raise PtError(f"{path}: {e}" if not str(e).startswith(f"{path}:") else str(e))
+    except MemoryError:
+        raise PtError(f"{path}: out of memory while unpickling")
+    except Exception as e:   # malformed pickle: one clear line, nothing ran
+        raise PtError(f"{path}: cannot unpickle ({type(e).__name__}: {str(e)[:200]})")
+    return PtFile(obj, up.opaque, prefix)

@@ -91,8 +91,11 @@ class _Writer:
                 self.w(b"e")
         elif isinstance(v, bool):
             self.w(b"\x88" if v else b"\x89")
-        elif isinstance(v, int):
+        elif isinstance(v, int) and -2 ** 31 <= v < 2 ** 31:
             self.w(b"J" + struct.pack("<i", v))
+        elif isinstance(v, int):                  # LONG1: any size of integer
+            enc = v.to_bytes((v.bit_length() + 8) // 8, "little", signed=True)
+            self.w(b"\x8a" + bytes([len(enc)]) + enc)
         elif isinstance(v, float):
             self.w(b"G" + struct.pack(">d", v))
         elif isinstance(v, str):
