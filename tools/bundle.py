@@ -6,6 +6,7 @@ float32 with the low 16 bits dropped after round-to-nearest-even.
 import json
 import math
 import os
+import stat
 import struct
 
 import numpy as np
@@ -13,7 +14,10 @@ import numpy as np
 DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2"),
           "F64": np.dtype("<f8"), "I32": np.dtype("<i4"), "I64": np.dtype("<i8"),
           "U8": np.dtype("u1"), "I8": np.dtype("i1")}
-HEADER_CAP = 100 * 1024 * 1024
+# par-video's safetensors limits (InputLimits.swift): header bytes, tensors, dimensions.
+HEADER_CAP = 100_000_000
+MAX_TENSORS = 100_000
+MAX_DIMS = 32
 
 
 class BundleError(ValueError):
@@ -43,6 +47,11 @@ def encode(array, dtype):
     return np.ascontiguousarray(array, dtype=DTYPES[dtype]).tobytes()
 
 
+def temp_name(path):
+    """Where write_safetensors writes before renaming onto `path`."""
+    return f"{path}.tmp{os.getpid()}"
+
+
 def write_safetensors(path, tensors, metadata=None, dtypes=None):
     """tensors: name -> numpy array; dtypes: name -> safetensors dtype (default from array).
 
@@ -65,6 +74,8 @@ def write_safetensors(path, tensors, metadata=None, dtypes=None):
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     for name in names:
+        if np.ndim(tensors[name]) > MAX_DIMS:
+            raise BundleError(f"{name}: {np.ndim(tensors[name])} dimensions, more than the {MAX_DIMS} par-video reads")
         raw = encode(tensors[name], dtypes[name])
         header[name] = {"dtype": dtypes[name], "shape": [int(d) for d in np.shape(tensors[name])],
                         "data_offsets": [offset, offset + len(raw)]}
@@ -72,42 +83,67 @@ def write_safetensors(path, tensors, metadata=None, dtypes=None):
         offset += len(raw)
     hjson = json.dumps(header, separators=(",", ":")).encode()
     hjson += b" " * (-len(hjson) % 8)
-    tmp = f"{path}.tmp{os.getpid()}"
+    if len(hjson) > HEADER_CAP:
+        raise BundleError(f"{path}: header of {len(hjson)} bytes, more than the {HEADER_CAP} par-video reads")
+    if len(names) > MAX_TENSORS:
+        raise BundleError(f"{path}: {len(names)} tensors, more than the {MAX_TENSORS} par-video reads")
+    tmp = temp_name(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)    # never follows a planted link
     try:
-        with open(tmp, "wb") as f:
+        with os.fdopen(fd, "wb") as f:
             f.write(struct.pack("<Q", len(hjson)))
             f.write(hjson)
             for raw in blobs:
                 f.write(raw)
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
 
 
 def read_safetensors(path, upcast=True):
-    """-> (tensors, metadata, dtypes). BF16/F16 become float32 when upcast."""
-    with open(path, "rb") as f:
+    """-> (tensors, metadata, dtypes). BF16/F16 become float32 when upcast.
+    Every field of the header is checked before it is used: one BundleError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)      # a FIFO would block a plain open()
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BundleError(f"{path}: not a regular file")
+        os.set_blocking(fd, True)
         data = f.read()
     if len(data) < 8:
         raise BundleError(f"{path}: truncated (no header length)")
     (hlen,) = struct.unpack("<Q", data[:8])
     if hlen > HEADER_CAP or 8 + hlen > len(data):
-        raise BundleError(f"{path}: header length {hlen} past the end of the file ({len(data)} bytes)")
+        raise BundleError(f"{path}: header length {hlen} past the end of the file ({len(data)} bytes)"
+                          if hlen <= HEADER_CAP else f"{path}: header length {hlen} over the {HEADER_CAP}-byte limit")
     try:
         header = json.loads(data[8:8 + hlen])
-    except ValueError as e:
-        raise BundleError(f"{path}: header is not JSON ({e})")
+    except (ValueError, RecursionError) as e:
+        raise BundleError(f"{path}: header is not JSON ({str(e)[:120]})")
+    if not isinstance(header, dict):
+        raise BundleError(f"{path}: header is not a JSON object")
+    if len(header) > MAX_TENSORS + 1:
+        raise BundleError(f"{path}: {len(header)} header entries, more than the {MAX_TENSORS} tensors allowed")
     body = memoryview(data)[8 + hlen:]
     meta = header.pop("__metadata__", None) or {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise BundleError(f"{path}: __metadata__ must map names to strings")
     tensors, dtypes, spans = {}, {}, []
     for name, info in header.items():
+        if not (isinstance(info, dict) and isinstance(info.get("dtype"), str) and isinstance(info.get("shape"), list)
+                and isinstance(info.get("data_offsets"), list) and len(info["data_offsets"]) == 2):
+            raise BundleError(f"{path}: {name[:100]}: entry needs dtype, shape and two data_offsets")
         dt, shape, (a, b) = info["dtype"], info["shape"], info["data_offsets"]
         if dt not in DTYPES:
-            raise BundleError(f"{path}: {name}: unsupported dtype {dt}")
+            raise BundleError(f"{path}: {name[:100]}: unsupported dtype {dt[:20]}")
+        if len(shape) > MAX_DIMS or not all(is_int(d) and 0 <= d <= INT_MAX for d in shape):
+            raise BundleError(f"{path}: {name[:100]}: shape must be at most {MAX_DIMS} sizes >= 0")
+        if not (is_int(a) and is_int(b)):
+            raise BundleError(f"{path}: {name[:100]}: data_offsets must be integers")
         nbytes = math.prod(shape) * DTYPES[dt].itemsize
         if not (0 <= a <= b <= len(body)) or b - a != nbytes:
-            raise BundleError(f"{path}: {name}: offsets {a}..{b} do not fit shape {shape} {dt} in {len(body)} bytes")
+            raise BundleError(f"{path}: {name[:100]}: offsets {a}..{b} do not fit shape {shape} {dt} "
+                              f"in {len(body)} bytes")
         spans.append((a, b, name))
         arr = np.frombuffer(body[a:b], dtype=DTYPES[dt]).reshape(shape)
         if dt == "BF16":
@@ -120,7 +156,7 @@ def read_safetensors(path, upcast=True):
     spans.sort()
     for (a0, b0, n0), (a1, b1, n1) in zip(spans, spans[1:]):
         if a1 < b0:
-            raise BundleError(f"{path}: tensors {n0} and {n1} overlap")
+            raise BundleError(f"{path}: tensors {n0[:100]} and {n1[:100]} overlap")
     return tensors, meta, dtypes
 
 
@@ -158,40 +194,141 @@ def gpt_config(dim, n_layer, n_head, vocab_size, num_classes, cube, parallel, ro
     return cfg
 
 
+# Bounds of par-video's Swift types: sizes are Int (64-bit), sampling values,
+# norm_eps and rope_base Float (float32) and ffn_dim_multiplier Double. A value
+# outside them would make a bundle par-video cannot load.
+INT_MAX = (1 << 63) - 1
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+SAMPLING_KEYS = ("temperature", "cfg_scale", "top_k", "top_p")
+
+
+def is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_number(what, v, lo=None, lo_open=False, hi=None, float32=True, error=None):
+    """A finite JSON number (int or float) in range -> float; else `error` (BundleError)
+    naming `what`. float32: it must also be finite, and non-zero when lo_open at 0,
+    as a Swift Float."""
+    error = error or BundleError
+    rng = (f"{'>' if lo_open else '>='} {lo:g}" if lo is not None else "") + \
+          (f"{' and ' if lo is not None else ''}<= {hi:g}" if hi is not None else "")
+    msg = f"{what} must be a finite number{' ' + rng if rng else ''}, got {v!r:.40}"
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise error(msg)
+    try:
+        f = float(v)
+    except OverflowError:
+        raise error(msg)
+    if not math.isfinite(f) or (float32 and abs(f) > FLOAT32_MAX):
+        raise error(msg)
+    if lo is not None and (f < lo or (lo_open and (f == lo or (float32 and np.float32(f) == lo)))):
+        raise error(msg)
+    if hi is not None and f > hi:
+        raise error(msg)
+    return f
+
+
+def check_text(what, v, error=None):
+    """A string that encodes as UTF-8 (no lone surrogates, which a non-UTF-8
+    command line yields) and holds no control characters."""
+    error = error or BundleError
+    if not isinstance(v, str):
+        raise error(f"{what} must be a string, got a {type(v).__name__}")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise error(f"{what} is not valid UTF-8 text")
+    if any((ord(c) < 32 and c != "\t") or 127 <= ord(c) < 160 or c in "\u2028\u2029" for c in v):
+        raise error(f"{what} holds control characters")
+    return v
+
+
 def validate_gpt_config(cfg):
-    """Raise BundleError naming the first problem with a gpt config."""
+    """Raise BundleError naming the first problem with a gpt config. The rules
+    are par-video's (GPTConfig.validate and the sampler's option checks), or
+    stricter where noted."""
+    if not isinstance(cfg, dict):
+        raise BundleError(f"config must be a JSON object, got a {type(cfg).__name__}")
+
     def need_int(key, lo=1):
         v = cfg.get(key)
-        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-            raise BundleError(f"config: {key} must be an integer >= {lo}, got {v!r}")
+        if not is_int(v) or not lo <= v <= INT_MAX:
+            raise BundleError(f"config: {key} must be an integer >= {lo}, got {v!r:.40}")
         return v
     dim, n_head = need_int("dim"), need_int("n_head")
     need_int("n_layer"), need_int("vocab_size"), need_int("num_classes")
     if dim % n_head or (dim // n_head) % 2:
         raise BundleError(f"config: dim {dim} must split into {n_head} heads of even size")
     kv = cfg.get("n_kv_head")
-    if kv is not None and (not isinstance(kv, int) or kv < 1 or n_head % kv):
-        raise BundleError(f"config: n_kv_head {kv!r} must divide n_head {n_head}")
+    if kv is not None and (not is_int(kv) or kv < 1 or n_head % kv):
+        raise BundleError(f"config: n_kv_head {kv!r:.40} must divide n_head {n_head}")
+    need_int("multiple_of")
+    mult = cfg.get("ffn_dim_multiplier")
+    if mult is not None:
+        check_number("config: ffn_dim_multiplier", mult, lo=0, lo_open=True, float32=False)
+        h = int(2 * 4 * dim / 3) * float(mult)
+        if not 1 <= h < 2 ** 62:      # Swift's Int(m * h) traps beyond Int
+            raise BundleError(f"config: ffn_dim_multiplier {mult} gives a SwiGLU hidden size of {h:g}")
+    for key, default in (("norm_eps", 1e-5), ("rope_base", 10000.0)):
+        check_number(f"config: {key}", cfg.get(key, default), lo=0, lo_open=True)
     cube = cfg.get("cube")
-    if not (isinstance(cube, list) and len(cube) == 3 and all(isinstance(c, int) and c >= 1 for c in cube)):
-        raise BundleError(f"config: cube must be [T, H, W] positive integers, got {cube!r}")
+    if not (isinstance(cube, list) and len(cube) == 3 and all(is_int(c) and 1 <= c <= INT_MAX for c in cube)):
+        raise BundleError(f"config: cube must be [T, H, W] positive integers, got {cube!r:.80}")
+    if cube[0] * cube[1] * cube[2] > INT_MAX:
+        raise BundleError(f"config: cube {cube} has more tokens than a 64-bit count")
     n = need_int("parallel")
     s = math.isqrt(n)
     if s * s != n or cube[1] % s or cube[2] % s:
         raise BundleError(f"config: parallel {n} must be s*s with s dividing H={cube[1]} and W={cube[2]}")
+    if n > 1 and cube[0] * cube[1] * cube[2] < 2 * n:
+        raise BundleError(f"config: cube {cube} is too small for parallel {n}")
     rope = cfg.get("rope")
     if rope not in ("2d", "3d"):
-        raise BundleError(f"config: rope must be \"2d\" or \"3d\", got {rope!r}")
+        raise BundleError(f"config: rope must be \"2d\" or \"3d\", got {rope!r:.40}")
     if rope == "2d" and cube[0] != 1:
         raise BundleError(f"config: rope \"2d\" needs T = 1, cube is {cube}")
-    if rope == "2d" and (dim // n_head // 2) % 2:
+    if rope == "2d" and (dim // n_head // 2) % 2:      # stricter than par-video: halves split evenly
         raise BundleError("config: rope \"2d\" needs an even number of rotary pairs per head")
-    if rope == "3d" and 3 * (dim // n_head // 2) // 8 < 1:
-        raise BundleError("config: rope \"3d\" needs head_dim >= 6")
+    if rope == "3d" and dim // n_head < 8:
+        raise BundleError("config: rope \"3d\" needs head_dim >= 8")
+    validate_sampling(cfg.get("sampling", {}))
     actions = cfg.get("actions")
-    if actions is not None and len(actions) != cfg["num_classes"]:
-        raise BundleError(f"config: {len(actions)} actions for {cfg['num_classes']} classes")
+    if actions is not None:
+        if not isinstance(actions, list):
+            raise BundleError(f"config: actions must be a list of names, got a {type(actions).__name__}")
+        if len(actions) != cfg["num_classes"]:
+            raise BundleError(f"config: {len(actions)} actions for {cfg['num_classes']} classes")
+        for i, a in enumerate(actions):
+            if not check_text(f"config: action {i}", a).strip():
+                raise BundleError(f"config: action {i} is empty")
+        if len(set(actions)) != len(actions):     # stricter than par-video: a name picks one class
+            dup = next(a for i, a in enumerate(actions) if a in actions[:i])
+            raise BundleError(f"config: action name {dup!r:.80} appears twice")
+    if cfg.get("source") is not None:
+        check_text("config: source", cfg["source"])
     return cfg
+
+
+def validate_sampling(sampling):
+    """The sampling defaults a bundle carries, with par-video's option rules:
+    temperature > 0, cfg_scale >= 0, top_k >= 0 (0 keeps all), top_p in (0, 1]."""
+    if not isinstance(sampling, dict):
+        raise BundleError(f"config: sampling must be an object, got a {type(sampling).__name__}")
+    extra = sorted(str(k) for k in sampling if k not in SAMPLING_KEYS)
+    if extra:
+        raise BundleError(f"config: unknown sampling key {extra[0]!r:.40} (known: {', '.join(SAMPLING_KEYS)})")
+    if "temperature" in sampling:
+        check_number("sampling: temperature", sampling["temperature"], lo=0, lo_open=True)
+    if "cfg_scale" in sampling:
+        check_number("sampling: cfg_scale", sampling["cfg_scale"], lo=0)
+    if "top_p" in sampling:
+        check_number("sampling: top_p", sampling["top_p"], lo=0, lo_open=True, hi=1)
+    if "top_k" in sampling:
+        k = sampling["top_k"]
+        if not is_int(k) or not 0 <= k <= INT_MAX:
+            raise BundleError(f"sampling: top_k must be an integer >= 0 (0 keeps all), got {k!r:.40}")
+    return sampling
 
 
 def expected_shapes(cfg):
@@ -219,6 +356,11 @@ def expected_shapes(cfg):
 
 def check_gpt_tensors(cfg, tensors):
     """Every expected tensor present with its shape; nothing unexpected."""
+    # 7 tensors a layer: a config naming more layers than the tensors could
+    # hold is refused before its names are listed (n_layer may be 10^9).
+    if 7 * cfg["n_layer"] > len(tensors):
+        raise BundleError(f"config: {cfg['n_layer']} layers need {7 * cfg['n_layer']} layer tensors, "
+                          f"there are {len(tensors)} tensors in all")
     shapes = expected_shapes(cfg)
     for name, shape in shapes.items():
         if name not in tensors:
@@ -230,24 +372,67 @@ def check_gpt_tensors(cfg, tensors):
         raise BundleError(f"unexpected tensor {extra[0]}" + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""))
 
 
+F16_MAX = 65504.0
+
+
+def check_weights(tensors, dtypes):
+    """Weights are finite and stay finite in their stored dtype: NaN or Inf
+    weights give a clip of garbage tokens, and F16 overflows past 65504."""
+    for name in sorted(tensors):
+        a = np.asarray(tensors[name])
+        if a.dtype.kind != "f":
+            raise BundleError(f"tensor {name} has dtype {a.dtype}, not floating point")
+        with np.errstate(over="ignore", invalid="ignore"):
+            a32 = a.astype(np.float32)
+        if not np.isfinite(a32).all():
+            raise BundleError(f"tensor {name} holds NaN or Inf" +
+                              (" (beyond float32's range)" if np.isfinite(a).all() else ""))
+        dt = dtypes[name]
+        big = float(np.abs(a32).max()) if a32.size else 0.0
+        if dt == "F16" and big > F16_MAX:
+            raise BundleError(f"tensor {name} holds {big:g}, beyond the F16 range (65504): use f32 or bf16")
+        if dt == "BF16" and not np.isfinite(bf16_bits_to_f32(f32_to_bf16_bits(a32))).all():
+            raise BundleError(f"tensor {name} holds {big:g}, which rounds to Inf in BF16: use f32")
+
+
+def metadata_json(kind, cfg):
+    """The `par_video` metadata string; strict JSON (NaN is not JSON, and par-video refuses it)."""
+    try:
+        return json.dumps({"format": "par-video", "version": 1, "kind": kind, "config": cfg},
+                          sort_keys=True, allow_nan=False)
+    except (ValueError, TypeError) as e:
+        raise BundleError(f"{kind} config cannot be stored as JSON ({e})")
+
+
 def write_gpt_bundle(path, cfg, tensors, dtype="F32"):
     if dtype not in ("F32", "F16", "BF16"):
         raise BundleError(f"weight dtype must be F32, F16 or BF16, got {dtype}")
     validate_gpt_config(cfg)
     check_gpt_tensors(cfg, tensors)
-    meta = {"par_video": json.dumps({"format": "par-video", "version": 1, "kind": "gpt", "config": cfg},
-                                    sort_keys=True)}
-    write_safetensors(path, tensors, meta, {k: dtype for k in tensors})
+    dtypes = {k: dtype for k in tensors}
+    check_weights(tensors, dtypes)
+    write_safetensors(path, tensors, {"par_video": metadata_json("gpt", cfg)}, dtypes)
+
+
+def bundle_info(path, meta, kind):
+    """The `par_video` metadata object of a bundle of `kind`, checked."""
+    if "par_video" not in meta:
+        raise BundleError(f"{path}: no par_video metadata")
+    try:
+        info = json.loads(meta["par_video"])
+    except (ValueError, RecursionError) as e:
+        raise BundleError(f"{path}: par_video metadata is not JSON ({str(e)[:120]})")
+    if not isinstance(info, dict) or info.get("format") != "par-video" or info.get("kind") != kind:
+        raise BundleError(f"{path}: not a par-video {kind} bundle")
+    if not isinstance(info.get("config"), dict):
+        raise BundleError(f"{path}: {kind} bundle has no config object")
+    return info
 
 
 def read_gpt_bundle(path):
     """-> (config, float32 tensors, dtype names)."""
     tensors, meta, dtypes = read_safetensors(path)
-    if "par_video" not in meta:
-        raise BundleError(f"{path}: no par_video metadata")
-    info = json.loads(meta["par_video"])
-    if info.get("format") != "par-video" or info.get("kind") != "gpt":
-        raise BundleError(f"{path}: not a par-video gpt bundle")
+    info = bundle_info(path, meta, "gpt")
     cfg = validate_gpt_config(info["config"])
     check_gpt_tensors(cfg, tensors)
     return cfg, {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}, dtypes

@@ -15,21 +15,22 @@ checked against the shapes the config implies. Convolution kernels are stored
 in --dtype; biases, norm gains and swish betas stay F32 (they are tiny).
 """
 import argparse
-import json
 import sys
 
 import numpy as np
 
 import bundle
 import magvit2_reference as ref
+from convert_inputs import ConvertError, check_output, float_tensor, load_json, run_main, state_dict_keys, text_option
 from pt_reader import PtError, load_pt
 
 STATE_KEYS = ("model_state_dict", "state_dict", "model")
 KEPT = ("encoder_layers.", "decoder_layers.", "quantizers.")
-
-
-class ConvertError(ValueError):
-    pass
+CONFIG_KEYS = ("in_channels", "embed_dim", "fsq_levels", "norm_groups", "norm_eps", "kernel",
+               "encoder", "decoder", "frames", "size")
+# Tokens are stored as int32 (cubes, par-video's .npy), so the FSQ vocabulary
+# (the product of the levels) must fit in one.
+MAX_VOCAB = (1 << 31) - 1
 
 
 def pick_state_dict(obj):
@@ -43,40 +44,94 @@ def pick_state_dict(obj):
 
 
 def tokenizer_tensors(sd):
-    """Strip `module.`, keep the tokenizer's entries -> (tensors, dropped names)."""
+    """Strip `module.`, keep the tokenizer's entries -> (tensors, dropped names).
+    Two keys naming one tensor (`module.x` and `x`) are an error."""
     out, dropped = {}, []
-    for name, value in sd.items():
-        bare = name[len("module."):] if name.startswith("module.") else name
+    for bare, (raw, value) in state_dict_keys(sd, ("module.",)).items():
         if bare.startswith(KEPT) and isinstance(value, np.ndarray):
-            out[bare] = np.asarray(value, dtype=np.float32)
+            out[bare] = float_tensor(bare, value)
         else:
-            dropped.append(name)
+            dropped.append(raw)
     if not out:
         raise ConvertError("no encoder_layers.* / decoder_layers.* tensors: not an NBP tokenizer checkpoint")
     return out, dropped
 
 
+def _ints(what, v, lo, count=None):
+    if not isinstance(v, list) or (count is not None and len(v) != count) or \
+            not all(bundle.is_int(x) and lo <= x <= bundle.INT_MAX for x in v):
+        n = f"{count} " if count is not None else ""
+        raise ConvertError(f"tokenizer config: {what} must be a list of {n}integers >= {lo}, got {v!r:.80}")
+    return v
+
+
+def _int(what, v, lo=1):
+    if not bundle.is_int(v) or not lo <= v <= bundle.INT_MAX:
+        raise ConvertError(f"tokenizer config: {what} must be an integer >= {lo}, got {v!r:.40}")
+    return v
+
+
 def validate_config(cfg):
-    try:
-        for key in ("in_channels", "embed_dim", "fsq_levels", "norm_groups", "norm_eps", "kernel",
-                    "encoder", "decoder", "frames", "size"):
-            if key not in cfg:
-                raise ConvertError(f"tokenizer config: missing key '{key}'")
-        if cfg["embed_dim"] != len(cfg["fsq_levels"]):
-            raise ConvertError("tokenizer config: embed_dim must equal len(fsq_levels) (no FSQ projections)")
-        for part, key in (("encoder", "down"), ("decoder", "up")):
-            c = cfg[part]
-            n = len(c["channels"])
-            if len(c["res_units"]) != n or len(c[key]) != n - 1:
-                raise ConvertError(f"tokenizer config: {part} needs {n} res_units and {n - 1} '{key}' factors")
-            if any(ch % cfg["norm_groups"] for ch in c["channels"]):
-                raise ConvertError(f"tokenizer config: {part} channels not divisible by {cfg['norm_groups']} groups")
-    except (TypeError, KeyError) as e:
-        raise ConvertError(f"tokenizer config: malformed ({e})")
+    """par-video's rules for a tokenizer config (TokenizerConfig's decoding and
+    validate(), FSQ's levels), with every value's type checked first."""
+    if not isinstance(cfg, dict):
+        raise ConvertError(f"tokenizer config must be a JSON object, got a {type(cfg).__name__}")
+    for key in CONFIG_KEYS:
+        if key not in cfg:
+            raise ConvertError(f"tokenizer config: missing key '{key}'")
+    extra = sorted(str(k) for k in cfg if k not in CONFIG_KEYS and k != "source")
+    if extra:
+        raise ConvertError(f"tokenizer config: unknown key {extra[0]!r:.40}")
+    _int("in_channels", cfg["in_channels"])
+    kernel = _int("kernel", cfg["kernel"])
+    if kernel % 2 == 0:
+        raise ConvertError(f"tokenizer config: kernel must be odd, got {kernel}")
+    groups = _int("norm_groups", cfg["norm_groups"])
+    bundle.check_number("tokenizer config: norm_eps", cfg["norm_eps"], lo=0, lo_open=True, error=ConvertError)
+    levels = _ints("fsq_levels", cfg["fsq_levels"], 2)
+    vocab = 1
+    for level in levels:
+        vocab *= level
+    if not levels or vocab > MAX_VOCAB:
+        raise ConvertError(f"tokenizer config: fsq_levels must be non-empty with a product (the vocabulary) "
+                           f"of at most {MAX_VOCAB}, got {len(levels)} levels")
+    if _int("embed_dim", cfg["embed_dim"]) != len(levels):
+        raise ConvertError("tokenizer config: embed_dim must equal len(fsq_levels) (no FSQ projections)")
+    _int("frames", cfg["frames"])
+    _int("size", cfg["size"])
+    for part, key in (("encoder", "down"), ("decoder", "up")):
+        c = cfg[part]
+        if not isinstance(c, dict) or any(k not in c for k in ("channels", "res_units", key)):
+            raise ConvertError(f"tokenizer config: {part} must be an object with channels, res_units and {key}")
+        extra = sorted(str(k) for k in c if k not in ("channels", "res_units", key))
+        if extra:
+            raise ConvertError(f"tokenizer config: {part}: unknown key {extra[0]!r:.40}")
+        ch = _ints(f"{part} channels", c["channels"], 1)
+        n = len(ch)
+        if n == 0:
+            raise ConvertError(f"tokenizer config: {part} needs at least one stage")
+        units = _ints(f"{part} res_units", c["res_units"], 0, n)
+        if not isinstance(c[key], list) or len(c[key]) != n - 1:
+            raise ConvertError(f"tokenizer config: {part} needs {n} res_units and {n - 1} '{key}' factors")
+        factors = [_ints(f"{part} {key} factors", f, 1, 3) for f in c[key]]
+        if any(x % groups for x in ch):
+            raise ConvertError(f"tokenizer config: {part} channels not divisible by {groups} groups")
+        for i in range(1, n):
+            if ch[i] != ch[i - 1] and units[i] == 0:
+                raise ConvertError(f"tokenizer config: {part} stage {i} changes channels but has no residual unit")
+        if part == "encoder" and any(f[1] != f[2] for f in factors):
+            raise ConvertError("tokenizer config: encoder factors must be square in space")
+    if cfg.get("source") is not None:
+        bundle.check_text("tokenizer config: source", cfg["source"], error=ConvertError)
     return cfg
 
 
 def check_tensors(cfg, tensors):
+    # Every stage and residual unit has tensors: a config naming more than the
+    # checkpoint holds is refused before its layer list is built.
+    layers = sum(len(cfg[p]["channels"]) + sum(cfg[p]["res_units"]) for p in ("encoder", "decoder"))
+    if layers > len(tensors):
+        raise ConvertError(f"tokenizer config names {layers} layers, the checkpoint has {len(tensors)} tensors")
     shapes = ref.weight_shapes(cfg)
     for name, shape in shapes.items():
         if name not in tensors:
@@ -95,31 +150,33 @@ def write_tokenizer_bundle(path, cfg, tensors, dtype="F32", source=None):
     check_tensors(cfg, tensors)
     cfg = dict(cfg)
     if source:
-        cfg["source"] = source
-    meta = {"par_video": json.dumps({"format": "par-video", "version": 1, "kind": "tokenizer", "config": cfg},
-                                    sort_keys=True)}
+        cfg["source"] = text_option("--source", source)
     dtypes = {k: (dtype if v.ndim == 5 else "F32") for k, v in tensors.items()}
-    bundle.write_safetensors(path, tensors, meta, dtypes)
+    bundle.check_weights(tensors, dtypes)
+    bundle.write_safetensors(path, tensors, {"par_video": bundle.metadata_json("tokenizer", cfg)}, dtypes)
 
 
 def read_tokenizer_bundle(path):
     """-> (config, float32 tensors, dtype names)."""
     tensors, meta, dtypes = bundle.read_safetensors(path)
-    info = json.loads(meta.get("par_video", "{}"))
-    if info.get("format") != "par-video" or info.get("kind") != "tokenizer":
-        raise ConvertError(f"{path}: not a par-video tokenizer bundle")
+    try:
+        info = bundle.bundle_info(path, meta, "tokenizer")
+    except bundle.BundleError as e:
+        raise ConvertError(str(e))
     cfg = validate_config(info["config"])
     check_tensors(cfg, tensors)
     return cfg, {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}, dtypes
 
 
-def convert(checkpoint, output, config=None, dtype="F32", source=None):
+def convert(checkpoint, output, config=None, dtype="F32", source=None, extra_inputs=()):
+    cfg = validate_config(config or ref.NBP_UCF_CONFIG)
+    text_option("--source", source)
+    check_output(output, [checkpoint, *extra_inputs])
     try:
         pt = load_pt(checkpoint)
     except PtError as e:
         raise ConvertError(str(e))
     tensors, dropped = tokenizer_tensors(pick_state_dict(pt.obj))
-    cfg = validate_config(config or ref.NBP_UCF_CONFIG)
     write_tokenizer_bundle(output, cfg, tensors, dtype, source)
     return tensors, dropped
 
@@ -132,19 +189,22 @@ def main(argv=None):
     p.add_argument("--dtype", choices=("f32", "f16", "bf16"), default="f32", help="dtype of the conv kernels")
     p.add_argument("--source", help="free text stored in the config")
     args = p.parse_args(argv)
-    try:
-        cfg = None
-        if args.config:
-            with open(args.config) as f:
-                cfg = json.load(f)
-        tensors, dropped = convert(args.checkpoint, args.output, cfg, args.dtype.upper(),
-                                   args.source or f"converted from {args.checkpoint}")
-    except (ConvertError, bundle.BundleError, OSError, ValueError) as e:
-        print(f"convert_nbp: error: {e}", file=sys.stderr)
-        return 1
-    n = sum(v.size for v in tensors.values())
-    print(f"{args.output}: {len(tensors)} tensors, {n / 1e6:.1f}M parameters, kernels {args.dtype}; dropped {len(dropped)} entries")
-    return 0
+
+    def body():
+        cfg = load_json(args.config, "--config") if args.config else None
+        source = args.source or f"converted from {shown_path(args.checkpoint)}"
+        tensors, dropped = convert(args.checkpoint, args.output, cfg, args.dtype.upper(), source,
+                                   extra_inputs=[args.config] if args.config else [])
+        n = sum(v.size for v in tensors.values())
+        print(f"{args.output}: {len(tensors)} tensors, {n / 1e6:.1f}M parameters, kernels {args.dtype}; "
+              f"dropped {len(dropped)} entries")
+        return 0
+    return run_main("convert_nbp", body)
+
+
+def shown_path(path):
+    """A path as text for the bundle: bytes that are not UTF-8 shown as U+FFFD."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 if __name__ == "__main__":

@@ -15,14 +15,14 @@ import sys
 import numpy as np
 
 import bundle
+from convert_inputs import (ConvertError, check_output, describe_keys, float_tensor, read_names, run_main,
+                            state_dict_keys, text_option)
 from pt_reader import PtError, load_pt
 
 WEIGHT_KEYS = ("model", "module", "state_dict")
+PREFIXES = ("module.", "_orig_mod.")
 IGNORED = ("freqs_cis",)
-
-
-class ConvertError(ValueError):
-    pass
+LAYER = re.compile(r"layers\.([0-9]+)\.", re.ASCII)
 
 
 def pick_state_dict(obj):
@@ -37,30 +37,68 @@ def pick_state_dict(obj):
 
 
 def clean_names(sd):
+    """Prefixes stripped (two keys naming one tensor are an error), freqs_cis
+    dropped, every other value a floating-point tensor."""
     out = {}
-    for name, value in sd.items():
-        if not isinstance(name, str):
-            raise ConvertError(f"state dict key {name!r} is not a string")
-        for prefix in ("module.", "_orig_mod."):
-            if name.startswith(prefix):
-                name = name[len(prefix):]
+    for name, (raw, value) in state_dict_keys(sd, PREFIXES).items():
         if name in IGNORED:
             continue
-        if not isinstance(value, np.ndarray):
-            raise ConvertError(f"{name}: not a tensor ({type(value).__name__})")
-        out[name] = value
+        out[name] = float_tensor(name, value)
     return out
 
 
+def layer_count(sd):
+    """Layers are the `layers.{i}.` indices present, which must run 0..L-1:
+    the count comes from the keys, never from an index (layers.100000000.x)."""
+    found = {int(m.group(1)) for m in (LAYER.match(k) for k in sd) if m}
+    if not found:
+        raise ConvertError("missing tensor layers.0.attention.wqkv.weight (no transformer layers found)")
+    missing = sorted(set(range(len(found))) - found)
+    if missing:
+        raise ConvertError(f"layer indices must run 0..{len(found) - 1} without gaps: layer {missing[0]} is missing "
+                           f"(highest index {max(found)})")
+    return len(found)
+
+
+def positive(args, name, flag):
+    v = getattr(args, name, None)
+    if v is not None and (not bundle.is_int(v) or v < 1):
+        raise ConvertError(f"{flag} must be an integer >= 1, got {v!r:.40}")
+    return v
+
+
+def check_options(args):
+    """Option values, before the checkpoint is read; the config rules
+    themselves are bundle.validate_gpt_config's, applied once sizes are known."""
+    for name, flag in (("heads", "--heads"), ("kv_heads", "--kv-heads"), ("parallel", "--parallel"),
+                       ("classes", "--classes"), ("multiple_of", "--multiple-of")):
+        positive(args, name, flag)
+    cube = list(args.cube)
+    if len(cube) != 3 or not all(bundle.is_int(c) and 1 <= c <= bundle.INT_MAX for c in cube):
+        raise ConvertError(f"--cube needs three integers >= 1, got {' '.join(map(str, cube))[:60]}")
+    if args.ffn_dim_multiplier is not None:
+        bundle.check_number("--ffn-dim-multiplier", args.ffn_dim_multiplier, lo=0, lo_open=True, float32=False,
+                            error=ConvertError)
+    try:
+        bundle.validate_sampling(sampling(args))
+    except bundle.BundleError as e:
+        raise ConvertError(str(e).replace("sampling: ", "--").replace("cfg_scale", "cfg").replace("_", "-"))
+    text_option("--source", args.source)
+
+
+def sampling(args):
+    return {"temperature": args.temperature, "cfg_scale": args.cfg, "top_k": args.top_k, "top_p": args.top_p}
+
+
 def infer_config(sd, args):
-    def shape(name):
+    def shape(name, rank):
         if name not in sd:
             raise ConvertError(f"missing tensor {name}")
+        if sd[name].ndim != rank:
+            raise ConvertError(f"tensor {name} has shape {list(sd[name].shape)}, expected {rank} dimensions")
         return sd[name].shape
-    vocab, dim = shape("tok_embeddings.weight")
-    n_layer = 1 + max((int(m.group(1)) for m in (re.match(r"layers\.(\d+)\.", k) for k in sd) if m), default=-1)
-    if n_layer == 0:
-        raise ConvertError("missing tensor layers.0.attention.wqkv.weight (no transformer layers found)")
+    vocab, dim = shape("tok_embeddings.weight", 2)
+    n_layer = layer_count(sd)
     size_layers = None
     if args.size:
         size_layers, n_head, size_dim = bundle.SIZES[args.size]
@@ -73,37 +111,52 @@ def infer_config(sd, args):
     if size_layers is not None and size_layers != n_layer:
         print(f"convert_par: note: --size {args.size} has {size_layers} layers, checkpoint has {n_layer}",
               file=sys.stderr)
-    classes = shape("cls_embedding.embedding_table.weight")[0] - 1
+    if dim < 1 or vocab < 1:
+        raise ConvertError(f"tok_embeddings.weight has shape {[vocab, dim]}: vocabulary and dim must be >= 1")
+    classes = shape("cls_embedding.embedding_table.weight", 2)[0] - 1
     if args.classes is not None and args.classes != classes:
         raise ConvertError(f"--classes {args.classes} but cls_embedding.embedding_table.weight has "
                            f"{classes + 1} rows (classes + null)")
-    if dim % n_head:
-        raise ConvertError(f"dim {dim} is not divisible by {n_head} heads")
+    if classes < 1:
+        raise ConvertError(f"cls_embedding.embedding_table.weight has {classes + 1} rows: "
+                           "needs at least one class and the null class")
+    if dim % n_head or (dim // n_head) % 2:
+        raise ConvertError(f"dim {dim} does not split into {n_head} heads of even size")
     hd = dim // n_head
-    rows = shape("layers.0.attention.wqkv.weight")[0]
-    kv = args.kv_heads if args.kv_heads else (rows // hd - n_head) // 2
+    rows = shape("layers.0.attention.wqkv.weight", 2)[0]
+    if args.kv_heads:
+        kv = args.kv_heads
+    else:
+        kv, rest = divmod(rows // hd - n_head, 2) if rows % hd == 0 else (0, 1)
+        if rest or kv < 1:
+            raise ConvertError(f"layers.0.attention.wqkv.weight has {rows} rows: not (n_head + 2 * kv_heads) x "
+                               f"head_dim {hd} for {n_head} heads")
     spe = sd.get("spe_tok_embeddings.special_embeddings.weight")
+    if spe is not None and spe.ndim != 2:
+        raise ConvertError(f"tensor spe_tok_embeddings.special_embeddings.weight has shape {list(spe.shape)}, "
+                           "expected 2 dimensions")
     n = args.parallel if args.parallel else (spe.shape[0] + 1 if spe is not None else 1)
     cfg = bundle.gpt_config(
         dim=dim, n_layer=n_layer, n_head=n_head, n_kv_head=None if kv == n_head else kv,
         vocab_size=vocab, num_classes=classes, cube=args.cube, parallel=n, rope=args.rope,
         multiple_of=args.multiple_of, ffn_dim_multiplier=args.ffn_dim_multiplier,
-        sampling={"temperature": args.temperature, "cfg_scale": args.cfg, "top_k": args.top_k, "top_p": args.top_p},
-        actions=args.actions_list, source=args.source)
+        sampling=sampling(args), actions=args.actions_list, source=args.source)
     return cfg
 
 
 def convert(ckpt_path, out_path, args, log=None):
     log = log or sys.stderr
+    check_options(args)
+    check_output(out_path, [ckpt_path, getattr(args, "actions", None)])
     try:
         pt = load_pt(ckpt_path)
     except PtError as e:
         raise ConvertError(str(e))
     sd, key = pick_state_dict(pt.obj)
-    ignored = sorted(k for k in pt.obj if k != key) if key else []
+    ignored = sorted(describe_keys(k for k in pt.obj if k != key)) if key else []
     raw_names = list(sd)
     sd = clean_names(sd)
-    stripped = any(n.startswith("module.") for n in raw_names)
+    stripped = any(isinstance(n, str) and n.startswith("module.") for n in raw_names)
     spe = "spe_tok_embeddings.special_embeddings.weight"
     cfg = infer_config(sd, args)
     if cfg["parallel"] == 1 and spe in sd and sd[spe].shape[0] == 0:
@@ -147,16 +200,12 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    args.actions_list = None
-    try:
-        if args.actions:
-            with open(args.actions) as f:
-                args.actions_list = [line.strip() for line in f if line.strip()]
+
+    def body():
+        args.actions_list = read_names(args.actions) if args.actions else None
         convert(args.checkpoint, args.output, args)
-    except (ConvertError, bundle.BundleError, OSError) as e:
-        print(f"convert_par: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+    return run_main("convert_par", body)
 
 
 if __name__ == "__main__":
