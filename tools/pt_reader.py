@@ -19,6 +19,7 @@ import collections
 import io
 import os
 import pickle
+import pickletools
 import stat
 import zipfile
 
@@ -29,7 +30,7 @@ import numpy as np
 MAX_MEMBERS = 65536
 # data.pkl: checkpoints' pickles are kilobytes; every pickle opcode byte can
 # push an 8-byte reference, so this also bounds the unpickler's stack.
-MAX_PICKLE_BYTES = 64 << 20
+MAX_PICKLE_BYTES = 16 << 20
 # A member may expand to at most this many times its stored size, plus SLACK.
 # torch.save stores members uncompressed and weights deflate by under 1.2x,
 # while a zip bomb of zeros reaches 1000x.
@@ -256,6 +257,24 @@ class PtFile:
         self.obj, self.opaque, self.prefix = obj, sorted(opaque), prefix
 
 
+def _check_pickle(path, data):
+    """Walk the opcodes (pickletools parses, it runs nothing) before unpickling.
+    The C unpickler sizes its memo by the largest index a PUT names and
+    allocates a counted string before reading it, so 5 bytes naming memo
+    slot 2^32 would make it zero 64 GB: every counted argument must lie
+    inside the data and every memo index must be below the opcode count."""
+    n_ops, top = 0, -1
+    try:
+        for op, arg, _pos in pickletools.genops(io.BytesIO(data)):
+            n_ops += 1
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                top = max(top, int(arg))
+    except Exception as e:      # unknown opcode, truncated argument, no STOP
+        raise PtError(f"{path}: data.pkl is not a valid pickle ({type(e).__name__}: {str(e)[:160]})")
+    if top >= n_ops:
+        raise PtError(f"{path}: data.pkl names memo slot {top} in a pickle of {n_ops} opcodes")
+
+
 def _check_directory(path, zf, file_size):
     """Refuse, from the zip directory alone, an archive that would make the
     reader hold more than the limits allow. -> {name: ZipInfo}."""
@@ -356,6 +375,7 @@ def _load_archive(path, zf, file_size):
         return st
 
     data = _read_member(path, zf, members[pkls[0]], MAX_PICKLE_BYTES)
+    _check_pickle(path, data)
     up = _Unpickler(io.BytesIO(data), load_storage, budget=MAX_EXPANSION * total + SLACK)
     try:
         obj = up.load()

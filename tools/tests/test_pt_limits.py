@@ -186,14 +186,31 @@ def test_truncated_and_corrupt_archives(tmp_path):
     assert zlib.crc32(raw) != zlib.crc32(bytes(bad))
 
 
-def test_error_is_one_line_whatever_the_file_holds(tmp_path):
-    """A damaged pickle whose parser message quotes file bytes (found by fuzzing):
-    newlines and other controls from the file are escaped."""
-    t = Tensor("0", np.zeros(4, np.float32), 0, (4,), (1,))
-    write_pt(tmp_path / "a.pt", {"w": t})
-    data = zipfile.ZipFile(tmp_path / "a.pt").read("archive/data.pkl")
-    data = data.replace(b"ctorch\nFloatStorage\n", b"Fl\noatStorage\n\u2028x\n")   # FLOAT opcode, bad text
-    write_pt(tmp_path / "a.pt", {"w": t}, raw_pickle=data)
-    with pytest.raises(pt_reader.PtError) as e:
-        pt_reader.load_pt(tmp_path / "a.pt")
-    assert len(str(e.value).splitlines()) == 1 and "\\u000a" in str(e.value)
+def test_error_is_one_line_whatever_the_file_holds():
+    """Parser messages quote file bytes (fuzzing found 'could not convert string
+    to float: ...\\n' from a damaged FLOAT opcode): controls and line
+    separators from the file are escaped in every PtError."""
+    e = pt_reader.PtError("x.pt: cannot unpickle (ValueError: 'loatStorage\n\x85\u2028')")
+    assert len(str(e).splitlines()) == 1 and "\\u000a" in str(e) and "\\u2028" in str(e)
+
+
+@pytest.mark.parametrize("opcodes", [
+    b"Nr\xff\xff\xff\xff0",           # LONG_BINPUT to memo slot 2^32 - 1: the C unpickler zeroes a 64 GB memo
+    b"\x8e\x00\x00\x00\x00\x01\x00\x00\x000",    # BINBYTES8 of 2^32 bytes the file does not hold
+])
+def test_pickle_that_would_allocate_gigabytes(tmp_path, opcodes):
+    """Found by fuzzing (a run was OOM-killed at 23 GB): a few bytes of pickle
+    that make the unpickler allocate by a count it has not checked. Refused
+    before unpickling; run in a child limited to 2 GB of address space so a
+    regression fails instead of exhausting the machine."""
+    import subprocess
+    import sys
+    write_pt(tmp_path / "m.pt", {"w": np.zeros(3, np.float32)})
+    data = zipfile.ZipFile(tmp_path / "m.pt").read("archive/data.pkl")
+    write_pt(tmp_path / "m.pt", {"w": np.zeros(3, np.float32)}, raw_pickle=data[:2] + opcodes + data[2:])
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)); "
+            f"sys.path.insert(0, {os.path.dirname(pt_reader.__file__)!r}); import pt_reader\n"
+            f"try:\n    pt_reader.load_pt({str(tmp_path / 'm.pt')!r})\n"
+            "except pt_reader.PtError as e:\n    print(e)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and ("memo slot" in r.stdout or "not a valid pickle" in r.stdout), r.stdout + r.stderr
