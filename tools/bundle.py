@@ -199,6 +199,19 @@ def gpt_config(dim, n_layer, n_head, vocab_size, num_classes, cube, parallel, ro
 # outside them would make a bundle par-video cannot load.
 INT_MAX = (1 << 63) - 1
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# GPTConfig.Limits: far above any PAR model, low enough that par-video's size
+# products fit an Int.
+GPT_LIMITS = {"dim": 65_536, "n_layer": 4_096, "vocab_size": 1 << 24, "num_classes": 1 << 24,
+              "cube_side": 4_096, "tokens": 1 << 24, "multiple_of": 65_536, "ffn_dim_multiplier": 64.0}
+
+
+def physical_memory():
+    """Bytes of RAM (InputLimits.memoryBytes): a bundle whose decode needs more
+    is refused by par-video on this machine."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return None
 SAMPLING_KEYS = ("temperature", "cfg_scale", "top_k", "top_p")
 
 
@@ -258,15 +271,20 @@ def validate_gpt_config(cfg):
         return v
     dim, n_head = need_int("dim"), need_int("n_head")
     need_int("n_layer"), need_int("vocab_size"), need_int("num_classes")
+    for key in ("dim", "n_layer", "vocab_size", "num_classes"):
+        if cfg[key] > GPT_LIMITS[key]:
+            raise BundleError(f"config: {key} {cfg[key]} is beyond par-video's limit {GPT_LIMITS[key]}")
     if dim % n_head or (dim // n_head) % 2:
         raise BundleError(f"config: dim {dim} must split into {n_head} heads of even size")
     kv = cfg.get("n_kv_head")
     if kv is not None and (not is_int(kv) or kv < 1 or n_head % kv):
         raise BundleError(f"config: n_kv_head {kv!r:.40} must divide n_head {n_head}")
-    need_int("multiple_of")
+    if need_int("multiple_of") > GPT_LIMITS["multiple_of"]:
+        raise BundleError(f"config: multiple_of must be in 1...{GPT_LIMITS['multiple_of']}, got {cfg['multiple_of']}")
     mult = cfg.get("ffn_dim_multiplier")
     if mult is not None:
-        check_number("config: ffn_dim_multiplier", mult, lo=0, lo_open=True, float32=False)
+        check_number("config: ffn_dim_multiplier", mult, lo=0, lo_open=True, hi=GPT_LIMITS["ffn_dim_multiplier"],
+                     float32=False)
         h = int(2 * 4 * dim / 3) * float(mult)
         if not 1 <= h < 2 ** 62:      # Swift's Int(m * h) traps beyond Int
             raise BundleError(f"config: ffn_dim_multiplier {mult} gives a SwiGLU hidden size of {h:g}")
@@ -275,8 +293,9 @@ def validate_gpt_config(cfg):
     cube = cfg.get("cube")
     if not (isinstance(cube, list) and len(cube) == 3 and all(is_int(c) and 1 <= c <= INT_MAX for c in cube)):
         raise BundleError(f"config: cube must be [T, H, W] positive integers, got {cube!r:.80}")
-    if cube[0] * cube[1] * cube[2] > INT_MAX:
-        raise BundleError(f"config: cube {cube} has more tokens than a 64-bit count")
+    if max(cube) > GPT_LIMITS["cube_side"] or cube[0] * cube[1] * cube[2] > GPT_LIMITS["tokens"]:
+        raise BundleError(f"config: cube {cube} is beyond par-video's limits (sides <= {GPT_LIMITS['cube_side']}, "
+                          f"at most {GPT_LIMITS['tokens']} tokens)")
     n = need_int("parallel")
     s = math.isqrt(n)
     if s * s != n or cube[1] % s or cube[2] % s:
@@ -307,7 +326,27 @@ def validate_gpt_config(cfg):
             raise BundleError(f"config: action name {dup!r:.80} appears twice")
     if cfg.get("source") is not None:
         check_text("config: source", cfg["source"])
+    need, have = decode_bytes(cfg), physical_memory()
+    if have is not None and need > have:
+        raise BundleError(f"config: decoding one clip needs about {need / 1e9:.1f} GB of memory, "
+                          f"this machine has {have / 1e9:.1f} GB")
     return cfg
+
+
+def decode_bytes(cfg, batch=1, threads=1):
+    """GPTConfig.decodeBytes: what a decode allocates besides the weights (KV
+    cache, workspace, logits, tokens, order, sampler scratch)."""
+    n, N = cfg["parallel"], cfg["cube"][0] * cfg["cube"][1] * cfg["cube"][2]
+    hd = cfg["dim"] // cfg["n_head"]
+    kv_dim = (cfg.get("n_kv_head") or cfg["n_head"]) * hd
+    max_len = N + n
+    seqs = batch * (2 if cfg.get("sampling", {}).get("cfg_scale", 1.15) != 1 else 1)
+    rows = seqs * n
+    cache = seqs * max_len * kv_dim * cfg["n_layer"] * 2
+    row_floats = 4 * cfg["dim"] + 2 * kv_dim + 2 * ffn_hidden(cfg) + hd
+    workspace = rows * row_floats + max(8, threads) * n * max_len
+    floats = cache + workspace + batch * n * cfg["vocab_size"] + batch * 2 * N + 5 * N + threads * 4 * cfg["vocab_size"]
+    return floats * 4
 
 
 def validate_sampling(sampling):

@@ -28,9 +28,11 @@ STATE_KEYS = ("model_state_dict", "state_dict", "model")
 KEPT = ("encoder_layers.", "decoder_layers.", "quantizers.")
 CONFIG_KEYS = ("in_channels", "embed_dim", "fsq_levels", "norm_groups", "norm_eps", "kernel",
                "encoder", "decoder", "frames", "size")
-# Tokens are stored as int32 (cubes, par-video's .npy), so the FSQ vocabulary
-# (the product of the levels) must fit in one.
-MAX_VOCAB = (1 << 31) - 1
+# TokenizerConfig.Limits (far above NBP's sizes; par-video's products of them
+# fit an Int) and FSQ's vocabulary limit, that of a GPT's vocabulary.
+LIMITS = {"in_channels": 16, "channels": 65_536, "stages": 16, "res_units": 1_024, "factor": 8, "kernel": 15,
+          "frames": 4_096, "size": 4_096}
+MAX_VOCAB = bundle.GPT_LIMITS["vocab_size"]
 
 
 def pick_state_dict(obj):
@@ -57,17 +59,19 @@ def tokenizer_tensors(sd):
     return out, dropped
 
 
-def _ints(what, v, lo, count=None):
+def _ints(what, v, lo, count=None, hi=bundle.INT_MAX):
     if not isinstance(v, list) or (count is not None and len(v) != count) or \
-            not all(bundle.is_int(x) and lo <= x <= bundle.INT_MAX for x in v):
+            not all(bundle.is_int(x) and lo <= x <= hi for x in v):
         n = f"{count} " if count is not None else ""
-        raise ConvertError(f"tokenizer config: {what} must be a list of {n}integers >= {lo}, got {v!r:.80}")
+        rng = f">= {lo}" if hi == bundle.INT_MAX else f"in {lo}...{hi}"
+        raise ConvertError(f"tokenizer config: {what} must be a list of {n}integers {rng}, got {v!r:.80}")
     return v
 
 
-def _int(what, v, lo=1):
-    if not bundle.is_int(v) or not lo <= v <= bundle.INT_MAX:
-        raise ConvertError(f"tokenizer config: {what} must be an integer >= {lo}, got {v!r:.40}")
+def _int(what, v, lo=1, hi=bundle.INT_MAX):
+    if not bundle.is_int(v) or not lo <= v <= hi:
+        rng = f">= {lo}" if hi == bundle.INT_MAX else f"in {lo}...{hi}"
+        raise ConvertError(f"tokenizer config: {what} must be an integer {rng}, got {v!r:.40}")
     return v
 
 
@@ -82,8 +86,8 @@ def validate_config(cfg):
     extra = sorted(str(k) for k in cfg if k not in CONFIG_KEYS and k != "source")
     if extra:
         raise ConvertError(f"tokenizer config: unknown key {extra[0]!r:.40}")
-    _int("in_channels", cfg["in_channels"])
-    kernel = _int("kernel", cfg["kernel"])
+    _int("in_channels", cfg["in_channels"], hi=LIMITS["in_channels"])
+    kernel = _int("kernel", cfg["kernel"], hi=LIMITS["kernel"])
     if kernel % 2 == 0:
         raise ConvertError(f"tokenizer config: kernel must be odd, got {kernel}")
     groups = _int("norm_groups", cfg["norm_groups"])
@@ -97,8 +101,8 @@ def validate_config(cfg):
                            f"of at most {MAX_VOCAB}, got {len(levels)} levels")
     if _int("embed_dim", cfg["embed_dim"]) != len(levels):
         raise ConvertError("tokenizer config: embed_dim must equal len(fsq_levels) (no FSQ projections)")
-    _int("frames", cfg["frames"])
-    _int("size", cfg["size"])
+    frames = _int("frames", cfg["frames"], hi=LIMITS["frames"])
+    size = _int("size", cfg["size"], hi=LIMITS["size"])
     for part, key in (("encoder", "down"), ("decoder", "up")):
         c = cfg[part]
         if not isinstance(c, dict) or any(k not in c for k in ("channels", "res_units", key)):
@@ -106,14 +110,17 @@ def validate_config(cfg):
         extra = sorted(str(k) for k in c if k not in ("channels", "res_units", key))
         if extra:
             raise ConvertError(f"tokenizer config: {part}: unknown key {extra[0]!r:.40}")
-        ch = _ints(f"{part} channels", c["channels"], 1)
+        ch = _ints(f"{part} channels", c["channels"], 1, hi=LIMITS["channels"])
         n = len(ch)
-        if n == 0:
-            raise ConvertError(f"tokenizer config: {part} needs at least one stage")
-        units = _ints(f"{part} res_units", c["res_units"], 0, n)
+        if not 1 <= n <= LIMITS["stages"]:
+            raise ConvertError(f"tokenizer config: {part} needs 1...{LIMITS['stages']} stages, got {n}")
+        units = _ints(f"{part} res_units", c["res_units"], 0, n, hi=LIMITS["res_units"])
         if not isinstance(c[key], list) or len(c[key]) != n - 1:
             raise ConvertError(f"tokenizer config: {part} needs {n} res_units and {n - 1} '{key}' factors")
-        factors = [_ints(f"{part} {key} factors", f, 1, 3) for f in c[key]]
+        factors = [_ints(f"{part} {key} factors", f, 1, 3, hi=LIMITS["factor"]) for f in c[key]]
+        for i, f in enumerate(factors):     # depth-to-space fills C * ft * fh * fw channels
+            if ch[i] * f[0] * f[1] * f[2] > LIMITS["channels"] * 512:
+                raise ConvertError(f"tokenizer config: {part} stage {i + 1} needs too many channels")
         if any(x % groups for x in ch):
             raise ConvertError(f"tokenizer config: {part} channels not divisible by {groups} groups")
         for i in range(1, n):
@@ -121,9 +128,41 @@ def validate_config(cfg):
                 raise ConvertError(f"tokenizer config: {part} stage {i} changes channels but has no residual unit")
         if part == "encoder" and any(f[1] != f[2] for f in factors):
             raise ConvertError("tokenizer config: encoder factors must be square in space")
+    down = cfg["encoder"]["down"]
+    tf, sf = 1, 1
+    for f in down:
+        tf, sf = tf * f[0], sf * f[1]
+    if (frames - 1) % tf:
+        raise ConvertError(f"tokenizer config: frames must be 1 + k * {tf}, got {frames}")
+    if size % sf:
+        raise ConvertError(f"tokenizer config: size must be a multiple of {sf}, got {size}")
+    need, have = memory_bytes(cfg, tf, sf), bundle.physical_memory()
+    if have is not None and need > have:
+        raise ConvertError(f"tokenizer config: a {frames}-frame clip of {size}x{size} needs about {need / 1e9:.1f} GB "
+                           f"of memory, this machine has {have / 1e9:.1f} GB")
     if cfg.get("source") is not None:
         bundle.check_text("tokenizer config: source", cfg["source"], error=ConvertError)
     return cfg
+
+
+def memory_bytes(cfg, tf, sf):
+    """TokenizerConfig.decodeBytes of the clip the config names, plus its
+    encode estimate: what par-video checks against memory at load."""
+    frames, size, d = cfg["frames"], cfg["size"], cfg["decoder"]
+    t, h, w = 1 + (frames - 1) // tf, size // sf, size // sf
+    ft, fh, fw = t, h, w
+    for f in d["up"]:
+        ft, fh, fw = ft * f[0] - (f[0] - 1), fh * f[1], fw * f[2]
+    out_floats = ft * fh * fw * cfg["in_channels"]
+    ft, fh, fw = 1, h, w
+    largest = ft * fh * fw * max(cfg["embed_dim"], d["channels"][0])
+    for s, f in enumerate(d["up"]):
+        widened = ft * fh * fw * d["channels"][s] * f[0] * f[1] * f[2]
+        ft, fh, fw = ft * f[0], fh * f[1], fw * f[2]
+        largest = max(largest, widened, ft * fh * fw * d["channels"][s + 1])
+    decode = (out_floats + largest * 4) * 4
+    encode = frames * size * size * max(cfg["encoder"]["channels"]) * 3 * 4
+    return decode + encode
 
 
 def check_tensors(cfg, tensors):

@@ -82,6 +82,16 @@ def test_layer_gap_is_an_error(tmp_path, capsys):
     _one_line_error(capsys, rc, out, "layer 1 is missing")
 
 
+@pytest.mark.parametrize("cube,expect", [
+    (("1", "8192", "8"), "beyond par-video's limits (sides <= 4096"),
+    (("1", "4096", "4096"), "decoding one clip needs about 19.8 GB of memory, this machine has 8.0 GB"),
+])
+def test_cube_beyond_par_videos_limits(tmp_path, capsys, monkeypatch, cube, expect):
+    monkeypatch.setattr(bundle, "physical_memory", lambda: 8_000_000_000)
+    rc, out = _par(tmp_path, {"model": _sd()}, "--cube", *cube)
+    _one_line_error(capsys, rc, out, expect)
+
+
 def test_f16_overflow_is_an_error(tmp_path, capsys):
     sd = _edit(norm__weight=np.full(32, 1e6, np.float32))
     rc, out = _par(tmp_path, {"model": sd}, "--dtype", "f16")
@@ -112,6 +122,8 @@ def test_f16_overflow_is_an_error(tmp_path, capsys):
     (("--heads", "2", "--top-p", "1.5"), "--top-p must be a finite number > 0 and <= 1"),
     (("--heads", "2", "--top-p", "nan"), "--top-p must be a finite number > 0 and <= 1"),
     (("--heads", "2", "--source", "bad \udcff byte"), "--source is not valid UTF-8"),
+    (("--heads", "2", "--ffn-dim-multiplier", "65"), "ffn_dim_multiplier must be a finite number > 0 and <= 64"),
+    (("--heads", "2", "--multiple-of", "65537"), "multiple_of must be in 1...65536"),
     (("--heads", "2", "--source", "a\x07b"), "--source holds control characters"),
 ])
 def test_bad_option_values(tmp_path, capsys, opts, expect):
@@ -218,15 +230,23 @@ BAD_CONFIGS = [
     (_cfg_with(["norm_eps"], 0), "norm_eps must be a finite number > 0"),
     (_cfg_with(["norm_eps"], 1e39), "norm_eps must be a finite number"),
     (_cfg_with(["norm_groups"], 0), "norm_groups must be an integer >= 1"),
-    (_cfg_with(["frames"], "5"), "frames must be an integer >= 1"),
-    (_cfg_with(["size"], 0), "size must be an integer >= 1"),
+    (_cfg_with(["frames"], "5"), "frames must be an integer in 1...4096"),
+    (_cfg_with(["size"], 0), "size must be an integer in 1...4096"),
     (_cfg_with(["embed_dim"], 5), "embed_dim must equal len(fsq_levels)"),
-    (_cfg_with(["encoder", "res_units"], [1, 10 ** 9]), "layers, the checkpoint has 60 tensors"),
-    (_cfg_with(["encoder", "res_units"], [1, -1]), "res_units must be a list of 2 integers >= 0"),
-    (_cfg_with(["encoder", "channels"], []), "needs at least one stage"),
+    (_cfg_with(["encoder", "res_units"], [1, 10 ** 9]), "res_units must be a list of 2 integers in 0...1024"),
+    (_cfg_with(["encoder", "res_units"], [1, 1000]), "layers, the checkpoint has 60 tensors"),
+    (_cfg_with(["encoder", "res_units"], [1, -1]), "res_units must be a list of 2 integers in 0...1024"),
+    (_cfg_with(["in_channels"], 17), "in_channels must be an integer in 1...16"),
+    (_cfg_with(["kernel"], 17), "kernel must be an integer in 1...15"),
+    (_cfg_with(["decoder", "up"], [[9, 1, 1]]), "up factors must be a list of 3 integers in 1...8"),
+    (_cfg_with(["frames"], 6), "frames must be 1 + k * 2"),
+    (_cfg_with(["size"], 15), "size must be a multiple of 2"),
+    (_cfg_with(["size"], 4096), "of memory, this machine has"),
+    (_cfg_with(["fsq_levels"], [256, 256, 256, 2]), "product (the vocabulary) of at most 16777216"),
+    (_cfg_with(["encoder", "channels"], []), "needs 1...16 stages, got 0"),
     (_cfg_with(["encoder", "channels"], [32, 48]), "not divisible by 32 groups"),
     (_cfg_with(["encoder", "down"], [[2, 2, 1]]), "square in space"),
-    (_cfg_with(["encoder", "down"], [[2, 2]]), "down factors must be a list of 3 integers >= 1"),
+    (_cfg_with(["encoder", "down"], [[2, 2]]), "down factors must be a list of 3 integers in 1...8"),
     (_cfg_with(["decoder", "up"], KeyError), "decoder must be an object with channels, res_units and up"),
     (_cfg_with(["encoder", "res_units"], [1, 0]), "changes channels but has no residual unit"),
     (_cfg_with(["in_channels"], KeyError), "missing key 'in_channels'"),
