@@ -2,6 +2,7 @@
 checked once for both: state-dict keys, text and JSON files named by options,
 the output path, and the one-line error exit.
 """
+import argparse
 import json
 import os
 import signal
@@ -24,6 +25,12 @@ JSON_MAX_DEPTH = 16
 
 class ConvertError(ValueError):
     pass
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line (exit 2, as par-video's)."""
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see --help)\n")
 
 
 def state_dict_keys(sd, prefixes):

@@ -14,14 +14,14 @@ is NBP's UCF-101 one unless --config names a JSON file; every tensor is then
 checked against the shapes the config implies. Convolution kernels are stored
 in --dtype; biases, norm gains and swish betas stay F32 (they are tiny).
 """
-import argparse
 import sys
 
 import numpy as np
 
 import bundle
 import magvit2_reference as ref
-from convert_inputs import ConvertError, check_output, float_tensor, load_json, run_main, state_dict_keys, text_option
+from convert_inputs import (ArgumentParser, ConvertError, check_output, float_tensor, load_json, run_main,
+                            state_dict_keys, text_option)
 from pt_reader import PtError, load_pt
 
 STATE_KEYS = ("model_state_dict", "state_dict", "model")
@@ -221,7 +221,7 @@ def convert(checkpoint, output, config=None, dtype="F32", source=None, extra_inp
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="convert_nbp", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--config", help="JSON file with the tokenizer config (default: NBP's UCF-101 tokenizer)")

@@ -8,15 +8,14 @@ Reads the .pt without torch (tools/pt_reader.py: nothing in the file runs).
 Sizes come from tensor shapes where they can; the head count cannot, so give
 --heads or --size (B/L/XL/XXL/3B). See docs/CONVERTING.md.
 """
-import argparse
 import re
 import sys
 
 import numpy as np
 
 import bundle
-from convert_inputs import (ConvertError, check_output, describe_keys, float_tensor, read_names, run_main,
-                            state_dict_keys, text_option)
+from convert_inputs import (ArgumentParser, ConvertError, check_output, describe_keys, float_tensor, read_names,
+                            run_main, state_dict_keys, text_option)
 from pt_reader import PtError, load_pt
 
 WEIGHT_KEYS = ("model", "module", "state_dict")
@@ -176,7 +175,7 @@ def convert(ckpt_path, out_path, args, log=None):
 
 
 def parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="convert_par", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--cube", type=int, nargs=3, required=True, metavar=("T", "H", "W"))

@@ -45,7 +45,10 @@ NAMES = sorted(BASE_SD)
 def _run(main, argv):
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        rc = main(argv)
+        try:
+            rc = main(argv)
+        except SystemExit as e:       # argparse's usage errors: status 2
+            rc = e.code
     return rc, err.getvalue()
 
 
@@ -54,7 +57,7 @@ def _check_outcome(prog, rc, err, out, reader):
     assert not [n for n in os.listdir(folder) if ".tmp" in n], "temporary file left behind"
     if rc != 0:
         lines = err.strip().splitlines()
-        assert rc == 1 and len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), err
+        assert rc in (1, 2) and len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), err
         assert not os.path.exists(out)
         return
     reader(out)                                      # the bundle reads back and validates

@@ -76,6 +76,18 @@ def test_bad_tensors_and_keys(tmp_path, capsys, sd, expect):
     assert time.monotonic() - t0 < 10           # a huge layer index used to loop, memory growing
 
 
+@pytest.mark.parametrize("argv", [
+    ["in.pt", "-o", "out.safetensors", "--cube", "1", "8", "8", "--rope", "2d", "--source", "-x"],   # found by fuzzing
+    ["in.pt", "-o", "out.safetensors", "--cube", "1", "8", "--rope", "2d"],
+    ["in.pt", "--cube", "1", "8", "8", "--rope", "4d"],
+])
+def test_usage_errors_are_one_line(capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        convert_par.main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("convert_par: error: "), err
+
+
 def test_layer_gap_is_an_error(tmp_path, capsys):
     sd = {k.replace("layers.1.", "layers.2."): v for k, v in _sd().items()}
     rc, out = _par(tmp_path, {"model": sd})
