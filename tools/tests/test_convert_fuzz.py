@@ -53,6 +53,7 @@ def _run(main, argv):
 
 
 def _check_outcome(prog, rc, err, out, reader):
+    hypothesis.event(f"exit status {rc}")
     folder = os.path.dirname(out)
     assert not [n for n in os.listdir(folder) if ".tmp" in n], "temporary file left behind"
     if rc != 0:
