@@ -235,6 +235,8 @@ def check_number(what, v, lo=None, lo_open=False, hi=None, float32=True, error=N
         raise error(msg)
     if not math.isfinite(f) or (float32 and abs(f) > FLOAT32_MAX):
         raise error(msg)
+    if float32 and f != 0 and np.float32(f) == 0:     # par-video's JSON decoder refuses a Float that underflows
+        raise error(msg + " (rounds to 0 as float32)")
     if lo is not None and (f < lo or (lo_open and (f == lo or (float32 and np.float32(f) == lo)))):
         raise error(msg)
     if hi is not None and f > hi:

@@ -125,6 +125,7 @@ def test_f16_overflow_is_an_error(tmp_path, capsys):
     (("--heads", "2", "--cfg", "inf"), "--cfg must be a finite number >= 0"),
     (("--heads", "2", "--cfg=-1"), "--cfg must be a finite number >= 0"),
     (("--heads", "2", "--cfg", "1e39"), "--cfg must be a finite number"),          # beyond Float
+    (("--heads", "2", "--cfg", "1e-50"), "rounds to 0 as float32"),     # found by fuzzing: par-video refused the bundle
     (("--heads", "2", "--temperature", "0"), "--temperature must be a finite number > 0"),
     (("--heads", "2", "--temperature", "1e-50"), "--temperature must be a finite number > 0"),   # 0 as Float
     (("--heads", "2", "--temperature", "nan"), "--temperature must be a finite number > 0"),
