@@ -10,7 +10,9 @@ ACTION ?= PlayingGuitar
 FRAMES ?= 17
 OUT ?= out.mp4
 
-.PHONY: deps pydeps build run test swift-test py-test bench bench-all fvd clean
+PREFIX ?= /usr/local
+
+.PHONY: deps pydeps build run test swift-test py-test bench bench-all fvd clean install uninstall
 
 deps:
 	@command -v swift >/dev/null || { echo "swift not found: install Swift 6 (https://www.swift.org/install/linux/) and put it on PATH"; exit 1; }
@@ -38,6 +40,14 @@ pydeps:
 
 build: deps
 	$(SWIFT_BUILD) --product par-video
+
+# The binary, the built-in model where it finds it (PREFIX/share/par-video/model) and
+# bash/zsh/fish completions; `make uninstall PREFIX=...` removes exactly those files.
+install: build
+	tools/install.sh install "$(PREFIX)" .build/release/par-video
+
+uninstall:
+	tools/install.sh uninstall "$(PREFIX)"
 
 run: build
 	.build/release/par-video --action $(ACTION) --frames $(FRAMES) -o $(OUT)

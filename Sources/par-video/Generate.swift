@@ -195,9 +195,10 @@ final class StepReporter {
 }
 
 /// Where `generate` looks for a model bundle: --model, else $PAR_VIDEO_MODEL,
-/// else the built-in model: `par-video-model/` next to the executable (an
-/// installed copy) or `models/builtin/` in a folder above it (a build inside
-/// the repository), else ./models.
+/// else the built-in model: `par-video-model/` next to the executable (a
+/// copied binary), `../share/par-video/model/` beside its bin folder (`make
+/// install`), or `models/builtin/` in a folder above it (a build inside the
+/// repository), else ./models.
 enum ModelLocator {
     static var candidates: [String] {
         if let env = ProcessInfo.processInfo.environment["PAR_VIDEO_MODEL"], !env.isEmpty { return [env] }
@@ -205,6 +206,7 @@ enum ModelLocator {
         if let exe = Bundle.main.executableURL?.resolvingSymlinksInPath() {
             var dir = exe.deletingLastPathComponent()
             list.append(dir.appendingPathComponent("par-video-model").path)
+            list.append(dir.deletingLastPathComponent().appendingPathComponent("share/par-video/model").path)
             while dir.path != "/" {
                 list.append(dir.appendingPathComponent("models/builtin").path)
                 dir.deleteLastPathComponent()
@@ -215,7 +217,7 @@ enum ModelLocator {
     }
 
     static func describe(explicit: String?) -> String {
-        explicit ?? (candidates.count == 1 ? candidates[0] : "$PAR_VIDEO_MODEL, par-video-model/ next to the executable, models/builtin or ./models")
+        explicit ?? (candidates.count == 1 ? candidates[0] : "$PAR_VIDEO_MODEL, par-video-model/ next to the executable, ../share/par-video/model, models/builtin or ./models")
     }
 
     /// The first bundle path that holds a .safetensors file.
