@@ -3,7 +3,7 @@
 # when run as root; otherwise the exact apt-get line is printed and make stops.
 SHELL := /bin/bash
 APT_PACKAGES := libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libopenblas-dev pkg-config ffmpeg
-PY_PACKAGES := numpy scipy safetensors pytest
+PY_PACKAGES := numpy scipy safetensors pytest hypothesis
 PYTHON ?= python3
 SWIFT_BUILD := swift build -c release
 ACTION ?= PlayingGuitar
@@ -27,10 +27,11 @@ deps:
 	  fi; \
 	fi
 
-# numpy scipy safetensors pytest through pip; Debian's own python refuses a
+# numpy scipy safetensors pytest hypothesis through pip (hypothesis fuzzes the
+# converters; its tests skip without it); Debian's own python refuses a
 # plain `pip install` (PEP 668), so that case adds --break-system-packages.
 pydeps:
-	@$(PYTHON) -c "import numpy, scipy, safetensors, pytest" 2>/dev/null && exit 0; \
+	@$(PYTHON) -c "import numpy, scipy, safetensors, pytest, hypothesis" 2>/dev/null && exit 0; \
 	if ! $(PYTHON) -m pip --version >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null || exit 1; \
 	  else echo "pip missing; run: sudo apt-get install -y python3-pip"; exit 1; fi; \
