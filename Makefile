@@ -12,7 +12,7 @@ OUT ?= out.mp4
 
 PREFIX ?= /usr/local
 
-.PHONY: deps pydeps build run test swift-test py-test bench bench-all fvd clean install uninstall
+.PHONY: deps pydeps build run test swift-test py-test fuzz fuzz-smoke bench bench-all fvd clean install uninstall
 
 deps:
 	@command -v swift >/dev/null || { echo "swift not found: install Swift 6 (https://www.swift.org/install/linux/) and put it on PATH"; exit 1; }
@@ -61,7 +61,19 @@ py-test: pydeps
 	@if [ -d tools/tests ]; then $(PYTHON) -m pytest -q tools/tests; rc=$$?; [ $$rc = 5 ] && rc=0; exit $$rc; \
 	else echo "no tools/tests"; fi
 
-test: swift-test py-test
+test: swift-test py-test fuzz-smoke
+
+# libFuzzer on the file parsers (docs/FUZZING.md): FUZZ_SECONDS per target, one
+# at a time; the smoke run in `make test` gives each 30 s, two at a time.
+# Apple's toolchain ships no libFuzzer runtime, so macOS skips the smoke run.
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 30
+fuzz:
+	PYTHON=$(PYTHON) Fuzz/fuzz.sh all $(FUZZ_SECONDS) 1
+
+fuzz-smoke:
+	@if [ "$$(uname)" = Darwin ]; then echo "fuzz smoke run skipped: no libFuzzer in Apple's Swift toolchain"; \
+	else PYTHON=$(PYTHON) Fuzz/fuzz.sh all $(FUZZ_SMOKE_SECONDS) 2; fi
 
 bench: build
 	.build/release/par-video bench
