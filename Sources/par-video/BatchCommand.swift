@@ -76,31 +76,42 @@ struct BatchCommand: ParsableCommand {
     @Flag(name: .long, help: "No progress and no summary (errors still go to stderr).")
     var quiet = false
 
+    @Flag(name: .long, help: "Show FFmpeg's own log on stderr (by default only par-video's one-line errors).")
+    var verbose = false
+
     func validate() throws {
         switch (perClass, count) {
         case (nil, nil): throw ValidationError("give --per-class K or --count N")
         case (.some, .some): throw ValidationError("--per-class and --count exclude each other")
         default: break
         }
-        if let perClass, !(1...1_000_000).contains(perClass) { throw ValidationError("--per-class \(perClass): must be at least 1") }
-        if let count, !(1...100_000_000).contains(count) { throw ValidationError("--count \(count): must be at least 1") }
+        if let perClass, perClass < 1 { throw ValidationError("--per-class \(perClass): must be at least 1") }
+        if let count, count < 1 { throw ValidationError("--count \(count): must be at least 1") }
+        do {
+            if let count { try BatchPlan.checkSize(count, what: "--count \(count)") }
+            if let perClass { try BatchPlan.checkSize(perClass, what: "--per-class \(perClass)") }
+        } catch let e as BatchPlanError { throw ValidationError(e.description) }
         if labels != nil, count == nil { throw ValidationError("--labels needs --count N") }
-        if let labels, !FileManager.default.isReadableFile(atPath: labels) {
-            throw ValidationError("--labels \(labels): no such readable file")
+        if let labels {
+            try checkInput(labels, option: "--labels", allow: [.file])
+            guard FileManager.default.isReadableFile(atPath: labels) else { throw ValidationError("--labels \(labels): not readable") }
         }
         if let frames, !(1...100_000).contains(frames) { throw ValidationError("--frames \(frames): must be in 1...100000") }
         guard (1...256).contains(batch) else { throw ValidationError("--batch \(batch): must be in 1...256") }
         if let shard { do { _ = try Shard(parsing: shard) } catch let e as BatchPlanError { throw ValidationError(e.description) } }
         if actions.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--actions: empty list") }
         try size?.validate("--size")
-        guard fps.isFinite, fps > 0, fps <= 240 else { throw ValidationError("--fps \(fps): must be in (0, 240]") }
+        guard fps.isFinite, fps >= VideoWriter.minimumFPS, fps <= 240 else {
+            throw ValidationError("--fps \(fps): must be in [\(VideoWriter.minimumFPS), 240]")
+        }
+        if let problem = VideoWriter.frameRateProblem(fps) { throw ValidationError("--fps: \(problem)") }
         if let parallel {
             let s = Int(Double(parallel).squareRoot().rounded())
             guard parallel >= 1, s * s == parallel else { throw ValidationError("--parallel \(parallel): must be a square (1, 4, 16, ...)") }
         }
         try ThreadCount.check(threads)
         try encoding.check(format: format)
-        if let model, !FileManager.default.fileExists(atPath: model) { throw ValidationError("--model \(model): no such file or folder") }
+        if let model { try checkInput(model, option: "--model") }
         try checkOutputFolder()
     }
 
@@ -141,6 +152,7 @@ struct BatchCommand: ParsableCommand {
     }
 
     func run() throws {
+        FFmpegLog.verbose = verbose
         if let threads { Parallel.threads = threads }
         // A file-size limit (ulimit -f) must fail a write, not kill the run.
         signal(SIGXFSZ, SIG_IGN)
@@ -161,6 +173,8 @@ struct BatchCommand: ParsableCommand {
         let plan: [ClipSpec]
         do {
             if let perClass {
+                let (total, overflow) = actionIDs.count.multipliedReportingOverflow(by: perClass)
+                try BatchPlan.checkSize(overflow ? Int.max : total, what: "--per-class \(perClass) over \(actionIDs.count) classes")
                 plan = BatchPlan.perClass(actions: actionIDs, clipsPerClass: perClass, baseSeed: seed)
             } else {
                 let labelIDs = try labels.map { path in
@@ -176,6 +190,11 @@ struct BatchCommand: ParsableCommand {
         let (width, height) = size.map { ($0.width, $0.height) } ?? pipeline.frameSize
         let encode = encoding.options(fps: fps, size: size)
         let clipFrames = frames ?? pipeline.clipFrames
+        // What the encoders refuse is refused now, before the run folder exists.
+        do {
+            try ClipOutput.preflightEncoders(width: pipeline.frameSize.width, height: pipeline.frameSize.height, fps: fps,
+                                             mp4: format != .frames, frames: format != .mp4, options: encode, path: output)
+        } catch let e as VideoIOError { throw ValidationError(e.description) }
 
         var planHash = FNV()
         for c in plan { planHash.add(UInt64(c.index)); planHash.add(UInt64(c.action)); planHash.add(c.seed) }
@@ -213,7 +232,7 @@ struct BatchCommand: ParsableCommand {
         let manifest: Manifest
         do { manifest = try Manifest(path: files.manifest.path) } catch let e as ManifestError { throw RunError(e.description) }
 
-        let done = RunFolder.finished(manifest.entries, in: dir)
+        let done = RunFolder.finished(manifest.entries, in: dir, format: format)
         let todo = mine.filter { done[$0.name] == nil }
         let progress = BatchProgress(total: todo.count, skipped: mine.count - todo.count, enabled: !quiet && !json)
         progress.started()
@@ -261,12 +280,12 @@ struct BatchCommand: ParsableCommand {
         } catch {
             progress.end()
             try? RunFolder.writeLabels(manifest.entries, to: files.labels)
-            let kept = RunFolder.finished(manifest.entries, in: dir).count
+            let kept = RunFolder.finished(manifest.entries, in: dir, format: format).count
             throw RunError("\(error) (\(kept) finished clips are kept in \(output); rerun the same command to resume)")
         }
         progress.end()
 
-        let finished = RunFolder.finished(manifest.entries, in: dir).count
+        let finished = RunFolder.finished(manifest.entries, in: dir, format: format).count
         if json {
             let obj: [String: Any] = [
                 "output": output, "clips": mine.count, "rendered": rendered, "skipped": mine.count - todo.count,

@@ -60,7 +60,8 @@ struct RunSettings: Codable, Equatable {
     var shardValue: Shard { (try? Shard(parsing: shard)) ?? .whole }
 
     static func read(_ url: URL) throws -> RunSettings {
-        guard let data = try? Data(contentsOf: url) else { throw RunError("cannot read \(url.path)") }
+        let data: Data
+        do { data = try InputFile.read(url.path, limit: 1 << 20) } catch let e as InputFileError { throw RunError("cannot read \(e.description)") }
         do { return try JSONDecoder().decode(RunSettings.self, from: data) } catch {
             throw RunError("\(url.path) is not a par-video batch run description")
         }
@@ -109,13 +110,47 @@ enum RunFolder {
         }
     }
 
-    /// Entries whose outputs are all on disk, the last entry of a clip winning.
-    static func finished(_ entries: [ManifestEntry], in dir: URL) -> [String: ManifestEntry] {
+    /// Entries whose outputs are all on disk as this run writes them, the
+    /// last entry of a clip winning.
+    static func finished(_ entries: [ManifestEntry], in dir: URL, format: OutputFormat) -> [String: ManifestEntry] {
         var done: [String: ManifestEntry] = [:]
-        for e in entries where e.paths.allSatisfy({ FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path) }) {
-            done[e.clip] = e
+        for e in entries where e.paths == paths(of: e.clip, format: format) {
+            if case .finished = state(of: e, in: dir) { done[e.clip] = e }
         }
         return done
+    }
+
+    enum ClipState: Equatable { case finished, missing, bad(String) }
+
+    /// Whether the outputs an entry lists are in `dir` as par-video writes
+    /// them: each path a plain name (no folder, no `..`), an .mp4 a regular
+    /// file, a frame folder a folder of regular files. Symbolic links are
+    /// never outputs: one could point anywhere.
+    static func state(of entry: ManifestEntry, in dir: URL) -> ClipState {
+        for p in entry.paths {
+            guard isPlainName(p) else { return .bad("\(p) is not a plain file name") }
+            let url = dir.appendingPathComponent(p)
+            var st = stat()
+            guard lstat(url.path, &st) == 0 else { return .missing }
+            let wantFolder = !p.hasSuffix(".mp4")
+            guard st.st_mode & S_IFMT == (wantFolder ? S_IFDIR : S_IFREG) else {
+                return .bad("\(url.path) is \(InputFile.describe(mode: st.st_mode)), not a \(wantFolder ? "frame folder" : "regular file")")
+            }
+            if wantFolder {
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? [] {
+                    var fst = stat()
+                    guard lstat(url.appendingPathComponent(name).path, &fst) == 0, fst.st_mode & S_IFMT == S_IFREG else {
+                        return .bad("\(url.path)/\(name) is \(InputFile.describe(mode: fst.st_mode)), not a regular frame file")
+                    }
+                }
+            }
+        }
+        return .finished
+    }
+
+    /// A name directly inside a folder: not empty, no `/`, not `.` or `..`, no NUL.
+    static func isPlainName(_ name: String) -> Bool {
+        !name.isEmpty && name != "." && name != ".." && !name.contains("/") && !name.contains("\0")
     }
 
     /// Removes the temporaries (`.NAME.partial-*`, see AtomicOutput) that a
@@ -146,17 +181,7 @@ enum RunFolder {
     /// A small file written whole under a temporary name and renamed into
     /// place; errors name the file and the system's reason (ENOSPC, EFBIG, ...).
     static func writeAtomically(_ data: Data, to url: URL) throws {
-        try AtomicOutput.write(to: url) { tmp in
-            let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw VideoIOError("cannot write \(url.path): \(String(cString: strerror(errno)))") }
-            defer { close(fd) }
-            var offset = 0
-            while offset < data.count {
-                let n = data.withUnsafeBytes { write(fd, $0.baseAddress! + offset, data.count - offset) }
-                guard n > 0 else { throw VideoIOError("cannot write \(url.path): \(String(cString: strerror(errno)))") }
-                offset += n
-            }
-        }
+        try AtomicOutput.write(to: url) { tmp in try AtomicOutput.writeFile(data, to: tmp.path) }
     }
 
     /// Bundle identity: for each .safetensors file its name, size and an
@@ -165,8 +190,8 @@ enum RunFolder {
         files.map { url -> String in
             let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
             var hash = FNV()
-            if let h = FileHandle(forReadingAtPath: url.path) {
-                defer { try? h.close() }
+            if let fd = try? InputFile.open(url.path) {
+                let h = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
                 let lenBytes = h.readData(ofLength: 8)
                 if lenBytes.count == 8 {
                     let len = lenBytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian

@@ -67,14 +67,21 @@ struct Generate: ParsableCommand {
     @Flag(name: .long, help: "No progress and no summary line (errors still go to stderr).")
     var quiet = false
 
+    @Flag(name: .long, help: "Show FFmpeg's own log on stderr (by default only par-video's one-line errors).")
+    var verbose = false
+
     func validate() throws {
+        if let model { try checkInput(model, option: "--model") }
         // Checked against the model's names later; without a model, UCF-101's.
         _ = try resolvedAction(catalog: ModelLocator.catalog(explicit: model) ?? .ucf101, classes: 101)
         if let frames, !(1...100_000).contains(frames) {
             throw ValidationError("--frames \(frames): must be at least 1 (and at most 100000)")
         }
         try size?.validate("--size")
-        guard fps.isFinite, fps > 0, fps <= 240 else { throw ValidationError("--fps \(fps): must be in (0, 240]") }
+        guard fps.isFinite, fps >= VideoWriter.minimumFPS, fps <= 240 else {
+            throw ValidationError("--fps \(fps): must be in [\(VideoWriter.minimumFPS), 240]")
+        }
+        if let problem = VideoWriter.frameRateProblem(fps) { throw ValidationError("--fps: \(problem)") }
         if let parallel {
             let s = Int(Double(parallel).squareRoot().rounded())
             guard parallel >= 1, s * s == parallel else {
@@ -84,18 +91,15 @@ struct Generate: ParsableCommand {
         try ThreadCount.check(threads)
         try encoding.check(format: format)
         if let prefix {
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: prefix, isDirectory: &isDir) else {
-                throw ValidationError("--prefix \(prefix): no such file or folder")
-            }
+            try checkInput(prefix, option: "--prefix")
             guard FileManager.default.isReadableFile(atPath: prefix) else {
                 throw ValidationError("--prefix \(prefix): not readable")
             }
         }
-        if let model, !FileManager.default.fileExists(atPath: model) {
-            throw ValidationError("--model \(model): no such file or folder")
-        }
-        try OutputPaths(output: output, format: format).checkWritable()
+        if let model { try checkInput(model, option: "--model") }
+        let paths = try OutputPaths(output: output, format: format)
+        try paths.checkWritable()
+        if let prefix { try paths.refuse(input: prefix, option: "--prefix") }
     }
 
     /// The action id: a name or id of `catalog`, or, for a model without
@@ -117,6 +121,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
+        FFmpegLog.verbose = verbose
         if let threads { Parallel.threads = threads }
         guard let modelPath = ModelLocator.resolve(explicit: model) else {
             throw RunError("no model available: no bundle at \(ModelLocator.describe(explicit: model)); "
@@ -134,7 +139,7 @@ struct Generate: ParsableCommand {
         var prefixClip: VideoFrames?
         if let prefix {
             let (w, h) = pipeline.frameSize
-            do { prefixClip = try FFmpegLog.silenced { try VideoReader.read(URL(fileURLWithPath: prefix), size: (w, h)) } } catch let e as VideoIOError {
+            do { prefixClip = try VideoReader.read(URL(fileURLWithPath: prefix), size: (w, h)) } catch let e as VideoIOError {
                 throw ValidationError("--prefix \(prefix): not a readable video (\(e.description))")
             }
             guard prefixClip!.count >= pipeline.contextFrames else {
@@ -143,6 +148,11 @@ struct Generate: ParsableCommand {
         }
         let count = (prefixClip?.count ?? 0) + generated
         let options = sampling.options(pipeline.config.sampling, seed: seed)
+        let paths = try OutputPaths(output: output, format: format)
+        do {
+            try ClipOutput.preflight(width: pipeline.frameSize.width, height: pipeline.frameSize.height, fps: fps,
+                                     mp4: paths.mp4, frames: paths.frames, options: encodeOptions)
+        } catch let e as VideoIOError { throw RunError("\(e.description). No video was written.") }
 
         let progress = StepReporter(enabled: !quiet && !json && isatty(2) != 0, label: "tokens")
         var timings = RenderTimings()
@@ -153,7 +163,6 @@ struct Generate: ParsableCommand {
         } catch let e as WeightsError { throw RunError(e.description) }
         progress.finish()
         let t0 = DispatchTime.now().uptimeNanoseconds
-        let paths = try OutputPaths(output: output, format: format)
         try ClipOutput.write(clip.frames.frames(0..<count), mp4: paths.mp4, frames: paths.frames, options: encodeOptions)
         let encodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         let (w, h) = size.map { ($0.width, $0.height) } ?? pipeline.frameSize

@@ -30,12 +30,7 @@ struct MergeCommand: ParsableCommand {
 
     func validate() throws {
         guard !dirs.isEmpty else { throw ValidationError("give the shard folders to merge") }
-        for d in dirs {
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: d, isDirectory: &isDir), isDir.boolValue else {
-                throw ValidationError("\(d): no such folder")
-            }
-        }
+        for d in dirs { try checkInput(d, option: "", allow: [.folder]) }
         if output == nil, dirs.count > 1 { throw ValidationError("merging several folders needs -o OUT") }
     }
 
@@ -73,21 +68,42 @@ struct MergeCommand: ParsableCommand {
             throw RunError("missing shard\(missingShards.count > 1 ? "s" : "") \(missingShards.map { "\($0)/\(n)" }.joined(separator: ", ")) of \(n)")
         }
 
+        guard let format = OutputFormat(rawValue: reference.format) else {
+            throw RunError("\(shards[0].files.run.path): unknown output format '\(reference.format)'")
+        }
+
         // Every clip of the run once, from the shard that owns it, with its files on disk.
+        // Nothing is written (no shard's torn manifest line repaired either) until every check has passed.
         var clips: [Int: (entry: ManifestEntry, dir: URL)] = [:]
         var problems: [String] = []
         for k in 0..<n {
             let files = byShard[k]!
             guard FileManager.default.fileExists(atPath: files.manifest.path) else { continue }
-            let manifest: Manifest
-            do { manifest = try Manifest(path: files.manifest.path) } catch let e as ManifestError { throw RunError(e.description) }
-            for entry in RunFolder.finished(manifest.entries, in: files.dir).values {
-                guard files.shard.contains(ClipSpec(index: entry.index, action: entry.action, seed: entry.seed)),
-                      entry.clip == ClipSpec(index: entry.index, action: entry.action, seed: entry.seed).name,
+            let entries: [ManifestEntry]
+            do { entries = try Manifest.entries(readingOnly: files.manifest.path) } catch let e as ManifestError {
+                throw RunError(e.description)
+            }
+            var latest: [String: ManifestEntry] = [:]
+            for e in entries { latest[e.clip] = e }
+            for entry in latest.values.sorted(by: { $0.index < $1.index }) {
+                let spec = ClipSpec(index: entry.index, action: entry.action, seed: entry.seed)
+                guard files.shard.contains(spec), entry.clip == spec.name,
                       entry.seed == clipSeed(base: reference.seed, index: entry.index),
                       (0..<reference.clips).contains(entry.index) else {
                     problems.append("\(entry.clip) in \(files.manifest.path) is not a clip of shard \(files.shard)")
                     continue
+                }
+                let expected = RunFolder.paths(of: spec.name, format: format)
+                guard entry.paths == expected else {
+                    problems.append("\(entry.clip) in \(files.manifest.path) lists paths \(entry.paths), a clip of this run has exactly \(expected)")
+                    continue
+                }
+                switch RunFolder.state(of: entry, in: files.dir) {
+                case .missing: continue  // not finished: counted as missing below
+                case .bad(let why):
+                    problems.append("\(entry.clip) in \(files.manifest.path): \(why)")
+                    continue
+                case .finished: break
                 }
                 if let other = clips[entry.index] {
                     problems.append("\(entry.clip) is doubled (\(other.dir.path) and \(files.dir.path))")
@@ -104,33 +120,56 @@ struct MergeCommand: ParsableCommand {
         }
         guard problems.isEmpty else { throw RunError("cannot merge: " + problems.joined(separator: "; ")) }
 
-        // Write the merged folder: clips (linked, else copied), then manifest, labels, run.json.
+        // The merged folder: checked whole before anything is created in it.
         let out = URL(fileURLWithPath: output ?? dirs[0]).standardizedFileURL
         let fm = FileManager.default
+        let merged = RunFiles(dir: out, shard: .whole)
+        let entries = clips.keys.sorted().map { clips[$0]!.entry }
+        var copies: [(from: URL, to: URL)] = []
+        do {
+            var st = stat()
+            if stat(out.path, &st) == 0 {
+                guard st.st_mode & S_IFMT == S_IFDIR else { throw RunError("-o \(out.path): exists and is not a folder") }
+                guard access(out.path, W_OK) == 0 else { throw RunError("-o \(out.path): folder is not writable") }
+                if fm.fileExists(atPath: merged.run.path), !sources.contains(out) {
+                    let diff = reference.differences(from: try RunSettings.read(merged.run), ignoring: ["shard"])
+                    guard diff.isEmpty else { throw RunError("\(out.path) holds a different run (\(diff.joined(separator: "; ")))") }
+                }
+                for url in [merged.manifest, merged.labels, merged.run] { try AtomicOutput.checkWritable(url) }
+            } else {
+                try AtomicOutput.checkWritable(out, directory: true)
+            }
+            for entry in entries {
+                let src = clips[entry.index]!.dir
+                guard src != out else { continue }
+                for p in entry.paths {
+                    let dst = out.appendingPathComponent(p)
+                    var dstat = stat()
+                    if lstat(dst.path, &dstat) == 0 {
+                        // Kept from an earlier merge into this folder, if it is the right kind of thing.
+                        let wantFolder = !p.hasSuffix(".mp4")
+                        guard dstat.st_mode & S_IFMT == (wantFolder ? S_IFDIR : S_IFREG) else {
+                            throw RunError("cannot merge: \(dst.path) is \(InputFile.describe(mode: dstat.st_mode)), not a clip")
+                        }
+                        continue
+                    }
+                    copies.append((src.appendingPathComponent(p), dst))
+                }
+            }
+        } catch let e as VideoIOError { throw RunError(e.description) }
+
+        // Write: clips (linked, else copied), then manifest, labels, run.json.
         if !fm.fileExists(atPath: out.path) {
             do { try fm.createDirectory(at: out, withIntermediateDirectories: false) } catch {
                 throw RunError("cannot create folder \(out.path): \(error.localizedDescription)")
             }
         }
-        let merged = RunFiles(dir: out, shard: .whole)
-        if fm.fileExists(atPath: merged.run.path), !sources.contains(out) {
-            let diff = reference.differences(from: try RunSettings.read(merged.run), ignoring: ["shard"])
-            guard diff.isEmpty else { throw RunError("\(out.path) holds a different run (\(diff.joined(separator: "; ")))") }
-        }
-        let entries = clips.keys.sorted().map { clips[$0]!.entry }
-        var copied = 0
         do {
-            for index in clips.keys.sorted() {
-                let (entry, src) = clips[index]!
-                guard src != out else { continue }
-                for p in entry.paths {
-                    let dst = out.appendingPathComponent(p)
-                    if fm.fileExists(atPath: dst.path) { continue }
-                    try AtomicOutput.write(to: dst) { tmp in
-                        let from = src.appendingPathComponent(p)
+            for (from, dst) in copies {
+                try AtomicOutput.write(to: dst, directory: false) { tmp in
+                    try AtomicOutput.step {
                         do { try fm.linkItem(at: from, to: tmp) } catch { try fm.copyItem(at: from, to: tmp) }
                     }
-                    copied += 1
                 }
             }
             var lines = Data()
@@ -145,6 +184,7 @@ struct MergeCommand: ParsableCommand {
         } catch {
             throw RunError("merging into \(out.path) failed: \(error)")
         }
+        let copied = copies.count
         if json {
             let obj: [String: Any] = ["output": out.path, "clips": entries.count, "shards": n, "copied": copied,
                                       "manifest": merged.manifest.path, "labels": merged.labels.path]

@@ -59,6 +59,15 @@ struct OutputPaths {
         }
     }
 
+    /// Refuses an output that is the input `path` (it would be replaced by
+    /// what is made from it).
+    func refuse(input path: String, option: String) throws {
+        let input = URL(fileURLWithPath: path)
+        for out in [mp4, frames].compactMap({ $0 }) where AtomicOutput.sameTarget(out, input) {
+            throw ValidationError("-o \(out.path) is the input \(option.isEmpty ? "" : option + " ")\(path); give another output path")
+        }
+    }
+
     func checkWritable() throws {
         do {
             if let mp4 { try AtomicOutput.checkWritable(mp4, directory: false) }

@@ -47,13 +47,23 @@ struct DecodeCommand: ParsableCommand {
     @Flag(help: "Print one JSON object (seconds, shapes, output).")
     var json = false
 
+    @Flag(name: .long, help: "Show FFmpeg's own log on stderr (by default only par-video's one-line errors).")
+    var verbose = false
+
     func validate() throws {
-        guard FileManager.default.fileExists(atPath: cube) else { throw ValidationError("\(cube): no such file") }
-        guard fps.isFinite, fps > 0, fps <= 240 else { throw ValidationError("--fps \(fps): must be in (0, 240]") }
-        try OutputPaths(output: output, format: format).checkWritable()
+        try checkInput(cube, option: "", allow: [.file])
+        if let model { try checkInput(model, option: "--model") }
+        guard fps.isFinite, fps >= VideoWriter.minimumFPS, fps <= 240 else {
+            throw ValidationError("--fps \(fps): must be in [\(VideoWriter.minimumFPS), 240]")
+        }
+        if let problem = VideoWriter.frameRateProblem(fps) { throw ValidationError("--fps: \(problem)") }
+        let paths = try OutputPaths(output: output, format: format)
+        try paths.checkWritable()
+        try paths.refuse(input: cube, option: "")
     }
 
     func run() throws {
+        FFmpegLog.verbose = verbose
         let (shape, values): ([Int], [Int32])
         do { (values, shape) = try NPY.read(cube) } catch let e as WeightsError { throw RunError(e.description) }
         let dims = shape.count == 4 && shape[0] == 1 ? Array(shape.dropFirst()) : shape
@@ -63,15 +73,19 @@ struct DecodeCommand: ParsableCommand {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let tok = try TokenizerLocator.open(model)
         let load = seconds(since: t0)
+        let (F, h, w) = tok.config.outputShape(t: dims[0], h: dims[1], w: dims[2])
+        let paths = try OutputPaths(output: output, format: format)
+        do {
+            try ClipOutput.preflight(width: w, height: h, fps: fps, mp4: paths.mp4, frames: paths.frames,
+                                     options: VideoEncodeOptions(fps: fps))
+        } catch let e as VideoIOError { throw RunError("\(cube): \(e.description)") }
         let t1 = DispatchTime.now().uptimeNanoseconds
         let frames: [Float]
         do { frames = try tok.decode(cube: values, t: dims[0], h: dims[1], w: dims[2]) } catch let e as TokenizerError {
             throw RunError("\(cube): \(e.description)")
         }
         let decode = seconds(since: t1)
-        let (F, h, w) = tok.config.outputShape(t: dims[0], h: dims[1], w: dims[2])
         let clip = VideoFrames(floats: frames, count: F, height: h, width: w, fps: fps)
-        let paths = try OutputPaths(output: output, format: format)
         try ClipOutput.write(clip, mp4: paths.mp4, frames: paths.frames, options: VideoEncodeOptions(fps: fps))
         if json {
             try printJSON(["cube": dims, "frames": [F, h, w], "load_seconds": load, "decode_seconds": decode, "output": output])
@@ -103,12 +117,19 @@ struct ReconstructCommand: ParsableCommand {
     @Flag(help: "Print one JSON object (PSNR, seconds, shapes, output).")
     var json = false
 
+    @Flag(name: .long, help: "Show FFmpeg's own log on stderr (by default only par-video's one-line errors).")
+    var verbose = false
+
     func validate() throws {
-        guard FileManager.default.fileExists(atPath: input) else { throw ValidationError("\(input): no such file or folder") }
-        try OutputPaths(output: output, format: format).checkWritable()
+        try checkInput(input, option: "")
+        if let model { try checkInput(model, option: "--model") }
+        let paths = try OutputPaths(output: output, format: format)
+        try paths.checkWritable()
+        try paths.refuse(input: input, option: "")
     }
 
     func run() throws {
+        FFmpegLog.verbose = verbose
         let tok = try TokenizerLocator.open(model)
         let cfg = tok.config
         let clip: VideoFrames
@@ -120,6 +141,11 @@ struct ReconstructCommand: ParsableCommand {
         guard clip.count >= cfg.frames else {
             throw RunError("\(input): clip too short to encode: \(clip.count) frames, the tokenizer needs \(cfg.frames)")
         }
+        let paths = try OutputPaths(output: output, format: format)
+        do {
+            try ClipOutput.preflight(width: clip.width, height: clip.height, fps: clip.fps, mp4: paths.mp4, frames: paths.frames,
+                                     options: VideoEncodeOptions(fps: clip.fps))
+        } catch let e as VideoIOError { throw RunError("\(input): \(e.description)") }
         let t0 = DispatchTime.now().uptimeNanoseconds
         let cube = try tok.encode(frames: clip.floats(layout: .thwc), count: clip.count, height: clip.height, width: clip.width)
         let encode = seconds(since: t0)
@@ -129,7 +155,6 @@ struct ReconstructCommand: ParsableCommand {
         let decode = seconds(since: t1)
         let out = VideoFrames(floats: frames, count: clip.count, height: clip.height, width: clip.width, fps: clip.fps)
         let psnr = out.psnr(against: clip)
-        let paths = try OutputPaths(output: output, format: format)
         try ClipOutput.write(out, mp4: paths.mp4, frames: paths.frames, options: VideoEncodeOptions(fps: clip.fps))
         if json {
             try printJSON(["input": input, "output": output, "frames": [clip.count, clip.height, clip.width], "cube": [t, h, w],

@@ -18,8 +18,20 @@ struct TokensCommand: ParsableCommand {
     @Option(name: .long, help: "Also write the guided logits every token was drawn from as .npy (float32, N x vocab, PAR sequence order).") var logits: String?
     @Flag(name: .long, help: "Print one JSON object with the run's figures.") var json = false
 
+    /// Every output is checked before the model loads: the cube and the
+    /// logits must be two different files.
     func validate() throws {
         try ThreadCount.check(threads)
+        try checkInput(model, option: "--model")
+        let outURL = URL(fileURLWithPath: output)
+        do { try AtomicOutput.checkWritable(outURL) } catch { throw ValidationError("\(error)") }
+        if let logits {
+            let logitsURL = URL(fileURLWithPath: logits)
+            guard !AtomicOutput.sameTarget(logitsURL, outURL) else {
+                throw ValidationError("--logits \(logits) and -o \(output) name the same file; the logits would replace the cube")
+            }
+            do { try AtomicOutput.checkWritable(logitsURL) } catch { throw ValidationError("\(error)") }
+        }
     }
 
     func run() throws {
@@ -32,10 +44,7 @@ struct TokensCommand: ParsableCommand {
         let options = sampling.options(config.sampling, seed: seed)
         do { try options.validate() } catch let e as WeightsError { throw ValidationError(e.description) }
         let outURL = URL(fileURLWithPath: output)
-        do { try AtomicOutput.checkWritable(outURL) } catch { throw ValidationError("\(error)") }
-
         let logitsURL = logits.map { URL(fileURLWithPath: $0) }
-        if let logitsURL { do { try AtomicOutput.checkWritable(logitsURL) } catch { throw ValidationError("\(error)") } }
 
         let generator = PARGenerator(model: try GPT(entry))
         let showProgress = !json && isatty(2) != 0
@@ -52,11 +61,11 @@ struct TokensCommand: ParsableCommand {
         let seconds = Date().timeIntervalSince(start)
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
         try AtomicOutput.write(to: outURL) { tmp in
-            try NPY.encode(cube.tokens, shape: [cube.T, cube.H, cube.W]).write(to: tmp)
+            try AtomicOutput.writeFile(NPY.encode(cube.tokens, shape: [cube.T, cube.H, cube.W]), to: tmp.path)
         }
         if let logitsURL {
             try AtomicOutput.write(to: logitsURL) { tmp in
-                try NPY.encode(seen, shape: [seen.count / vocab, vocab]).write(to: tmp)
+                try AtomicOutput.writeFile(NPY.encode(seen, shape: [seen.count / vocab, vocab]), to: tmp.path)
             }
         }
 

@@ -3,6 +3,9 @@ import CKernels
 import Foundation
 import PARVideo
 
+// Signals wait until the shutdown path is armed below (the mask survives a re-exec).
+AtomicOutput.holdSignals()
+
 // Before anything else: a misdetected OpenBLAS core costs 10x in sgemm.
 OpenBLASCore.reexecIfMisdetected()
 
@@ -10,7 +13,7 @@ OpenBLASCore.reexecIfMisdetected()
 // memory in the heap, so each new buffer does not fault in zeroed pages again.
 pk_keep_freed_memory()
 
-// Interrupts remove partial outputs from the very start.
+// Signals remove partial outputs from the very start.
 AtomicOutput.installHandlers()
 
 do {

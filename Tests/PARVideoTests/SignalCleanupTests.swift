@@ -3,8 +3,9 @@ import XCTest
 import PARVideo
 
 /// Ctrl-C during a write: the partial file and folder are removed and the
-/// process exits 130 (143 for SIGTERM). The child is this test binary run
-/// with one test selected and PARVIDEO_SIGNAL_CHILD set.
+/// process exits 128 + signal (130 for SIGINT, 143 for SIGTERM, ...). The
+/// child is this test binary run with one test selected and
+/// PARVIDEO_SIGNAL_CHILD set.
 final class SignalCleanupTests: XCTestCase {
     /// The child side: starts a file and a folder write, says where, waits.
     func testChildWaitsForSignal() throws {
@@ -52,6 +53,80 @@ final class SignalCleanupTests: XCTestCase {
             XCTAssertEqual(p.terminationStatus, code)
             XCTAssertEqual(listing(dir), [], "partial outputs left after signal \(sig)")
         }
+        #endif
+    }
+
+    /// Starts `par-video args` in `dir`; once a `.partial-` temporary shows up
+    /// (the writing has begun), waits a random 0-`spread` µs and sends `sig`.
+    /// Returns the exit status (128 + sig when the shutdown path ran), or nil
+    /// when the run finished first.
+    func interrupt(_ args: [String], in dir: URL, with sig: Int32, spread: UInt32) throws -> Int32? {
+        let p = Process()
+        p.executableURL = parVideoBinary
+        p.arguments = args
+        p.currentDirectoryURL = dir
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(60)
+        while p.isRunning, !listing(dir).contains(where: { $0.contains(".partial-") }), Date() < deadline { usleep(2_000) }
+        usleep(UInt32.random(in: 0...spread))
+        kill(p.processIdentifier, sig)
+        p.waitUntilExit()
+        return p.terminationReason == .exit && p.terminationStatus == 0 ? nil : p.terminationStatus
+    }
+
+    static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGUSR1, SIGUSR2]
+
+    /// The writer race: a signal while a PNG frame folder is being written
+    /// used to delete the folder while the next frame was written into it,
+    /// leaving `.NAME.partial-PID-N/` with PNGs. Every terminating signal,
+    /// twice each, at random points of the frame writes: exit 128 + signal,
+    /// and nothing left.
+    func testEverySignalDuringFrameWritesLeavesNoDebris() throws {
+        #if os(Linux)
+        let tiny = fixturesDir.appendingPathComponent("pipeline/tiny").path
+        var interrupted = 0
+        for (trial, sig) in (Self.signals + Self.signals).enumerated() {
+            let dir = try scratchFolder("frames\(trial)")
+            let args = ["--model", tiny, "--action", "0", "--frames", "1000", "--format", "frames", "--threads", "1",
+                        "--quiet", "-o", "clip"]
+            guard let status = try interrupt(args, in: dir, with: sig, spread: 150_000) else {
+                XCTAssertEqual(listing(dir), ["clip"])
+                continue
+            }
+            interrupted += 1
+            XCTAssertEqual(status, 128 + sig, "signal \(sig)")
+            XCTAssertEqual(listing(dir), [], "signal \(sig), try \(trial): debris")
+        }
+        XCTAssertGreaterThan(interrupted, 7, "too few runs were interrupted while writing")
+        #endif
+    }
+
+    /// `generate --format both` of a 300-frame clip: the MP4 is encoded, the
+    /// frame folder written, then both renamed. Each signal at a random
+    /// point of that: exit 128 + signal and at most whole outputs (the frame
+    /// folder is renamed before the MP4); one after the end finds a finished
+    /// run (exit 0).
+    func testEverySignalDuringAGenerateRunLeavesNoDebris() throws {
+        #if os(Linux)
+        let tiny = fixturesDir.appendingPathComponent("pipeline/tiny").path
+        var interrupted = 0
+        for (trial, sig) in Self.signals.enumerated() {
+            let dir = try scratchFolder("run\(trial)")
+            let args = ["--model", tiny, "--action", "0", "--frames", "300", "--format", "both", "--threads", "1",
+                        "--quiet", "-o", "long.mp4"]
+            guard let status = try interrupt(args, in: dir, with: sig, spread: 250_000) else {
+                XCTAssertEqual(listing(dir), ["long", "long.mp4"])
+                continue
+            }
+            interrupted += 1
+            let left = listing(dir)
+            XCTAssertEqual(status, 128 + sig, "signal \(sig)")
+            XCTAssertTrue(left == [] || left == ["long"], "signal \(sig), try \(trial): debris \(left)")
+            if left == ["long"] { XCTAssertEqual(listing(dir.appendingPathComponent("long")).count, 300) }
+        }
+        XCTAssertGreaterThan(interrupted, 2, "too few runs were interrupted to test anything")
         #endif
     }
 }

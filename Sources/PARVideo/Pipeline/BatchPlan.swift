@@ -67,11 +67,24 @@ public struct BatchPlanError: Error, CustomStringConvertible {
 }
 
 public enum BatchPlan {
+    /// The most clips one run may have: its plan and the clip names the run
+    /// keeps take about 200 bytes a clip (180 MB measured at this limit).
+    /// FVD protocols use 2,048 to 10,000 clips; a larger set is split over
+    /// several run folders.
+    public static let maxClips = 1_000_000
+
+    /// Refuses a run of `clips` clips (checked before any plan is built).
+    public static func checkSize(_ clips: Int, what: String) throws {
+        guard clips <= maxClips else {
+            throw BatchPlanError("\(what) makes \(clips) clips, more than the \(maxClips) one run may have; split it over several run folders")
+        }
+    }
+
     /// `perClass` clips for each action, actions interleaved (a, b, c, a, b, c, ...)
     /// so that any prefix of the run covers every class.
     public static func perClass(actions: [Int], clipsPerClass: Int, baseSeed: UInt64) -> [ClipSpec] {
         var clips: [ClipSpec] = []
-        clips.reserveCapacity(actions.count * clipsPerClass)
+        clips.reserveCapacity(min(maxClips, actions.count.multipliedReportingOverflow(by: clipsPerClass).partialValue))
         for _ in 0..<clipsPerClass {
             for action in actions {
                 let i = clips.count
@@ -99,9 +112,11 @@ public enum BatchPlan {
     /// Reads a label file: one action per line, or a CSV whose last column is
     /// the action (a header line is skipped), as `labels.csv` of a batch run.
     public static func readLabels(path: String, resolve: (String) throws -> Int) throws -> [Int] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw BatchPlanError("cannot read label file \(path)")
+        let data: Data
+        do { data = try InputFile.read(path, limit: 64 << 20) } catch let e as InputFileError {
+            throw BatchPlanError("cannot read label file \(e.description)")
         }
+        guard let text = String(data: data, encoding: .utf8) else { throw BatchPlanError("label file \(path) is not UTF-8 text") }
         var labels: [Int] = []
         for (lineNumber, raw) in text.split(whereSeparator: \.isNewline).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
@@ -111,6 +126,7 @@ public enum BatchPlan {
             do { labels.append(try resolve(field)) } catch {
                 throw BatchPlanError("\(path):\(lineNumber + 1): \(error)")
             }
+            if labels.count == maxClips { break }  // no run uses more
         }
         return labels
     }

@@ -56,18 +56,41 @@ public final class Manifest {
 
     public init(path: String) throws {
         self.path = path
-        fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw ManifestError("cannot open manifest \(path): \(String(cString: strerror(errno)))")
+        do { fd = try InputFile.openChecked(path, flags: O_RDWR | O_CREAT | O_APPEND) } catch let e as InputFileError {
+            throw ManifestError("cannot open manifest \(e.description)")
         }
         do { try load() } catch { close(fd); throw error }
     }
 
     deinit { close(fd) }
 
+    /// The entries of the manifest at `path`, changing nothing: a torn last
+    /// line is left in place (its clip counts as unfinished), for readers
+    /// such as `merge` that must not write before every check has passed.
+    public static func entries(readingOnly path: String) throws -> [ManifestEntry] {
+        let data: Data
+        do { data = try InputFile.read(path, limit: maxBytes) } catch let e as InputFileError {
+            throw ManifestError("cannot read manifest \(e.description)")
+        }
+        return try parse([UInt8](data), path: path).entries
+    }
+
+    /// A manifest larger than this is refused (a million clips take about 500 MB).
+    public static let maxBytes = 1 << 30
+
     private func load() throws {
-        let data = (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()
-        let bytes = [UInt8](data)
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw ManifestError("cannot stat manifest \(path)") }
+        let size = Int(st.st_size)
+        guard size <= Self.maxBytes else { throw ManifestError("\(path): \(size) bytes, more than the \(Self.maxBytes) a manifest may have") }
+        var bytes = [UInt8](repeating: 0, count: size)
+        var offset = 0
+        while offset < size {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + offset, size - offset, off_t(offset)) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { throw ManifestError("cannot read manifest \(path): \(String(cString: strerror(errno)))") }
+            offset += n
+        }
         let (parsed, goodEnd) = try Self.parse(bytes, path: path)
         entries = parsed
         if goodEnd < bytes.count {
@@ -106,6 +129,11 @@ public final class Manifest {
 
     /// Appends one entry (one write unless the disk fills) and syncs it to disk before returning.
     public func append(_ entry: ManifestEntry) throws {
+        // A writing step: a signal never cuts a line in half (see AtomicOutput.step).
+        try AtomicOutput.step { try appendLine(entry) }
+    }
+
+    private func appendLine(_ entry: ManifestEntry) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var line = try encoder.encode(entry)

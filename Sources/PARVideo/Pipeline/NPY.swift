@@ -47,7 +47,8 @@ public enum NPY {
     }
 
     public static func read(_ path: String) throws -> (values: [Int32], shape: [Int]) {
-        guard let data = FileManager.default.contents(atPath: path) else { throw WeightsError("cannot read \(path)") }
+        let data: Data
+        do { data = try InputFile.read(path, limit: 1 << 32) } catch let e as InputFileError { throw WeightsError(e.description) }
         return try decode(data, path: path)
     }
 

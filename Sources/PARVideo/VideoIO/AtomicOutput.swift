@@ -7,49 +7,110 @@ import Foundation
 ///
 ///     try AtomicOutput.write(to: url) { tmp in try writeSomething(at: tmp) }
 ///
-/// SIGINT and SIGTERM remove every temporary path still in flight, then exit
-/// with 128 + signal (130, 143).
+/// Signals that end the process (INT, TERM, HUP, PIPE, QUIT, USR1, USR2) all
+/// take one shutdown path: stop the writers, remove every temporary path
+/// still in flight, exit with 128 + signal.
 public enum AtomicOutput {
+    /// `.NAME.partial-PID-N`: what the temporary name adds to NAME, at most
+    /// (a 7-digit pid, the kernel's largest, and a 9-digit counter).
+    public static let temporaryOverhead = ".".utf8.count + ".partial-".utf8.count + 7 + 1 + 9
+    /// The longest output name: the temporary name must fit NAME_MAX too.
+    public static let maxNameBytes = Int(NAME_MAX) - temporaryOverhead
+
     /// Checks that `url` can be created: its folder exists, is a folder and is
-    /// writable, and `url` itself is not the wrong kind of thing.
+    /// writable, its name (and the temporary name) fits the file system, and
+    /// `url` itself is absent or the same kind of thing: a regular file, or a
+    /// folder when `directory`. A device, FIFO, socket or symbolic link is
+    /// refused: the output would replace it.
     public static func checkWritable(_ url: URL, directory: Bool = false) throws {
-        let fm = FileManager.default
+        let name = url.lastPathComponent
+        guard !name.isEmpty, name != ".", name != "..", name != "/" else {
+            throw VideoIOError("cannot write \(url.path): not a file or folder name")
+        }
+        guard name.utf8.count <= maxNameBytes else {
+            throw VideoIOError("cannot write \(url.path): the name is \(name.utf8.count) bytes, at most \(maxNameBytes) "
+                               + "(its temporary name while written adds up to \(temporaryOverhead), and names stop at \(NAME_MAX))")
+        }
+        guard url.path.utf8.count + temporaryOverhead < Int(PATH_MAX) else {
+            throw VideoIOError("cannot write \(url.path): the path is longer than the \(Int(PATH_MAX) - temporaryOverhead - 1) bytes allowed")
+        }
         let parent = url.deletingLastPathComponent()
-        var isDir: ObjCBool = false
-        guard fm.fileExists(atPath: parent.path, isDirectory: &isDir) else {
+        var st = stat()
+        guard stat(parent.path, &st) == 0 else {
             throw VideoIOError("cannot write \(url.path): folder \(parent.path) does not exist")
         }
-        guard isDir.boolValue else {
+        guard st.st_mode & S_IFMT == S_IFDIR else {
             throw VideoIOError("cannot write \(url.path): \(parent.path) is not a folder")
         }
         guard access(parent.path, W_OK) == 0 else {
             throw VideoIOError("cannot write \(url.path): folder \(parent.path) is not writable")
         }
-        if fm.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue != directory {
-            throw VideoIOError("cannot write \(url.path): it exists and is \(isDir.boolValue ? "a folder" : "a file")")
+        try checkReplaceable(url, directory: directory)
+    }
+
+    /// `url` is absent, or a regular file (a folder when `directory`) that an
+    /// output may replace.
+    static func checkReplaceable(_ url: URL, directory: Bool) throws {
+        var st = stat()
+        guard lstat(url.path, &st) == 0 else { return }
+        let type = st.st_mode & S_IFMT
+        switch type {
+        case S_IFREG where !directory, S_IFDIR where directory:
+            return
+        case S_IFREG, S_IFDIR:
+            throw VideoIOError("cannot write \(url.path): it exists and is \(type == S_IFDIR ? "a folder" : "a file")")
+        case S_IFLNK:
+            throw VideoIOError("cannot write \(url.path): it is a symbolic link, which the output would replace; give the path it points to")
+        default:
+            throw VideoIOError("cannot write \(url.path): it is \(InputFile.describe(mode: st.st_mode)), not a regular "
+                               + "\(directory ? "folder" : "file"); par-video never replaces one")
         }
+    }
+
+    /// True when `a` and `b` name the same output: the same folder (symbolic
+    /// links and `.`/`..` resolved) and name, or one existing file (hard links).
+    public static func sameTarget(_ a: URL, _ b: URL) -> Bool {
+        func canonical(_ u: URL) -> String {
+            let parent = u.deletingLastPathComponent().path
+            guard let real = realpath(parent, nil) else { return u.standardizedFileURL.path }
+            defer { free(real) }
+            return String(cString: real) + "/" + u.lastPathComponent
+        }
+        if canonical(a) == canonical(b) { return true }
+        var sa = stat(), sb = stat()
+        return stat(a.path, &sa) == 0 && stat(b.path, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
     }
 
     /// Runs `body` with a temporary URL next to `url` and renames the result
     /// over `url` when `body` returns. The temporary path is removed when
     /// `body` throws or the process is interrupted. `directory`: the
     /// temporary path is created as an empty folder for `body` to fill.
+    /// `body` wraps each step that creates something in `step`.
     public static func write<R>(to url: URL, directory: Bool = false, _ body: (URL) throws -> R) throws -> R {
+        installHandlers()
         try checkWritable(url, directory: directory)
         let tmp = temporaryURL(for: url)
-        if directory {
-            do { try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: false) } catch {
-                throw VideoIOError("cannot create folder \(tmp.path): \(error.localizedDescription)")
+        try step {
+            // Registered before it exists: a signal in between finds nothing to remove, never an orphan.
+            register(tmp)
+            if directory, mkdir(tmp.path, 0o755) != 0 {
+                let reason = String(cString: strerror(errno))
+                unregister(tmp)
+                throw VideoIOError("cannot create folder \(tmp.path): \(reason)")
             }
         }
-        register(tmp)
-        defer { unregister(tmp) }
         do {
             let result = try body(tmp)
-            try commit(tmp, to: url, directory: directory)
+            try step {
+                try commit(tmp, to: url, directory: directory)
+                unregister(tmp)
+            }
             return result
         } catch {
-            try? FileManager.default.removeItem(at: tmp)
+            step {
+                try? FileManager.default.removeItem(at: tmp)
+                unregister(tmp)
+            }
             throw error
         }
     }
@@ -62,77 +123,144 @@ public enum AtomicOutput {
             .appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())-\(n)")
     }
 
+    /// Writes `data` as a new file at `path` (inside a temporary of `write`),
+    /// under the writers' lock; errors name the file and the system's reason.
+    public static func writeFile(_ data: Data, to path: String) throws {
+        try step {
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw VideoIOError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            var offset = 0
+            while offset < data.count {
+                let n = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, data.count - offset) }
+                if n < 0, errno == EINTR { continue }
+                guard n > 0 else { throw VideoIOError("cannot write \(path): \(String(cString: strerror(errno)))") }
+                offset += n
+            }
+        }
+    }
+
     private static func commit(_ tmp: URL, to url: URL, directory: Bool) throws {
+        // Checked again here: the target may have become a device or a link since the start.
+        try checkReplaceable(url, directory: directory)
         // rename(2) replaces a file atomically; a non-empty folder cannot be
         // replaced, so an old folder is moved aside first and removed after.
         var aside: URL?
         if directory, FileManager.default.fileExists(atPath: url.path) {
             let old = temporaryURL(for: url)
+            register(old)
             guard rename(url.path, old.path) == 0 else {
+                unregister(old)
                 throw VideoIOError("cannot replace \(url.path): \(String(cString: strerror(errno)))")
             }
             aside = old
         }
         guard rename(tmp.path, url.path) == 0 else {
             let reason = String(cString: strerror(errno))
-            if let old = aside { _ = rename(old.path, url.path) }
+            if let old = aside {
+                // Put the old folder back; it is no longer a temporary to remove.
+                if rename(old.path, url.path) == 0 { unregister(old) }
+            }
             throw VideoIOError("cannot rename \(tmp.path) to \(url.path): \(reason)")
         }
-        if let old = aside { try? FileManager.default.removeItem(at: old) }
+        if let old = aside {
+            try? FileManager.default.removeItem(at: old)
+            unregister(old)
+        }
     }
 
-    // MARK: cleanup on SIGINT / SIGTERM
+    // MARK: one shutdown path for every terminating signal
 
-    private static let lock = NSLock()
+    /// Held by a writer for each step that creates, fills or renames a path
+    /// (one frame, one temporary, one commit), and by the shutdown path, which
+    /// never gives it back: once shutdown holds it no writer can add a file to
+    /// a folder being removed or rename a half-built output into place.
+    private static let gate = NSRecursiveLock()
     nonisolated(unsafe) private static var pending = Set<String>()
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
     private static let counter = Counter()
 
+    /// The signals that end a run cleanly (128 + signal as the exit code).
+    public static let terminatingSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGUSR1, SIGUSR2]
+
+    /// Runs one writing step under the writers' lock.
+    @discardableResult
+    public static func step<R>(_ body: () throws -> R) rethrows -> R {
+        gate.lock()
+        defer { gate.unlock() }
+        return try body()
+    }
+
     private static func register(_ url: URL) {
-        installHandlers()
-        lock.lock(); pending.insert(url.path); lock.unlock()
+        gate.lock(); pending.insert(url.path); gate.unlock()
     }
 
     private static func unregister(_ url: URL) {
-        lock.lock(); pending.remove(url.path); lock.unlock()
+        gate.lock(); pending.remove(url.path); gate.unlock()
     }
 
     /// Paths currently being written (for tests and diagnostics).
     public static var inFlight: [String] {
-        lock.lock(); defer { lock.unlock() }
+        gate.lock(); defer { gate.unlock() }
         return pending.sorted()
     }
 
     /// Removes every temporary path still in flight. Safe to call from an
     /// error path of the program before it exits.
     public static func removeInFlight() {
-        lock.lock()
-        let paths = pending
+        gate.lock()
+        defer { gate.unlock() }
+        for p in pending { try? FileManager.default.removeItem(atPath: p) }
         pending.removeAll()
-        lock.unlock()
-        for p in paths { try? FileManager.default.removeItem(atPath: p) }
+    }
+
+    /// The shutdown path: waits for the writer's current step to end (a step
+    /// stuck in a system call for 10 s is not waited for), keeps the lock so
+    /// no further step starts, removes the temporaries and exits.
+    static func shutdown(signal sig: Int32) -> Never {
+        _ = gate.lock(before: Date().addingTimeInterval(10))
+        for p in pending { try? FileManager.default.removeItem(atPath: p) }
+        _exit(128 + sig)
+    }
+
+    private static var signalSet: sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for sig in terminatingSignals { sigaddset(&set, sig) }
+        return set
+    }
+
+    /// Blocks the terminating signals until `installHandlers` has armed the
+    /// shutdown path, which then delivers any that arrived. Called first
+    /// thing by the CLI: the mask survives the OpenBLAS re-exec, so no signal
+    /// between start and arming is lost or met by the default action or the
+    /// Swift runtime's SIGQUIT backtrace (which let the run carry on).
+    public static func holdSignals() {
+        var set = signalSet
+        pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
     private static let installOnce: Void = {
-        // Dispatch delivers the signal on its own thread, so cleanup runs
+        // Dispatch delivers the signal on its own thread, so shutdown runs
         // with ordinary (non async-signal-safe) calls while the main thread
-        // may be busy computing.
+        // may be busy computing or writing. The signals stay blocked until
+        // every source is armed (an ignored signal would be lost instead).
+        holdSignals()
         let queue = DispatchQueue(label: "par-video.signals")
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
+        for sig in terminatingSignals {
+            // A signal ignored from the start stays ignored: `nohup` (HUP) and
+            // a shell's background job (INT, QUIT) ask for exactly that.
+            var old = sigaction()
+            if sigaction(sig, nil, &old) == 0, unsafeBitCast(old.__sigaction_handler.sa_handler, to: Int.self) == 1 { continue }
             let src = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            src.setEventHandler {
-                removeInFlight()
-                _exit(128 + sig)
-            }
+            src.setEventHandler { shutdown(signal: sig) }
             src.resume()
             sources.append(src)
         }
         // libdispatch arms a signal source asynchronously (its manager thread
-        // installs the real handler), and until then SIG_IGN drops the signal:
-        // a SIGTERM right after the first write was lost under load. A probe
-        // source on SIGWINCH (ignored by default, so early or late probes are
-        // harmless) is armed after the ones above; once it fires, they are armed.
+        // installs the real handler). A probe source on SIGWINCH (ignored by
+        // default, so early or late probes are harmless) is armed after the
+        // ones above; once it fires, they are armed and may be unblocked.
         let probe = DispatchSource.makeSignalSource(signal: SIGWINCH, queue: queue)
         let armed = DispatchSemaphore(value: 0)
         probe.setEventHandler { armed.signal() }
@@ -142,10 +270,12 @@ public enum AtomicOutput {
             if armed.wait(timeout: .now() + .milliseconds(10)) == .success { break }
         }
         probe.cancel()
+        var set = signalSet
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }()
 
-    /// Installs the SIGINT/SIGTERM cleanup (done on first use; the CLI calls
-    /// it at start so an interrupt before the first write also exits cleanly).
+    /// Installs the shutdown path (done on first use; the CLI calls it at
+    /// start so a signal before the first write also exits cleanly).
     public static func installHandlers() { _ = installOnce }
 }
 

@@ -21,3 +21,28 @@ public enum ClipOutput {
         }
     }
 }
+
+extension ClipOutput {
+    /// Everything `write` needs, checked before any work: both outputs can
+    /// be created (names, folders, kinds), and the encoders accept the clip.
+    public static func preflight(width: Int, height: Int, fps: Double, mp4: URL?, frames: URL?,
+                                 options: VideoEncodeOptions = .init()) throws {
+        if let mp4 { try AtomicOutput.checkWritable(mp4, directory: false) }
+        if let frames { try AtomicOutput.checkWritable(frames, directory: true) }
+        try preflightEncoders(width: width, height: height, fps: fps, mp4: mp4 != nil, frames: frames != nil,
+                              options: options, path: (mp4 ?? frames)?.path ?? "")
+    }
+
+    /// The MP4 encoder (opened and closed with these settings) and the PNG
+    /// encoder accept a `width` x `height` clip at `fps` with `options`:
+    /// a size or rate the encoder refuses is one line before rendering.
+    public static func preflightEncoders(width: Int, height: Int, fps: Double, mp4: Bool, frames: Bool,
+                                         options: VideoEncodeOptions, path: String) throws {
+        if mp4 { try VideoWriter.preflight(width: width, height: height, fps: fps, options: options, path: path) }
+        if frames {
+            let w = options.size?.width ?? width, h = options.size?.height ?? height
+            guard w > 0, h > 0 else { throw VideoIOError("cannot write \(path): frame size \(w)x\(h)") }
+            _ = try PNGEncoder(width: w, height: h)
+        }
+    }
+}

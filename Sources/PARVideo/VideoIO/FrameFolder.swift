@@ -20,13 +20,14 @@ public enum FrameFolder {
                 let png = try clip.pixels.withUnsafeBufferPointer { buf in
                     try encoder.encode(buf.baseAddress! + i * clip.frameBytes)
                 }
-                let file = tmp.appendingPathComponent(frameName(i))
-                guard FileManager.default.createFile(atPath: file.path, contents: png) else {
-                    throw VideoIOError("cannot write \(file.path): \(String(cString: strerror(errno)))")
-                }
+                // Encoded outside the writers' lock, written under it (see AtomicOutput.step).
+                try AtomicOutput.writeFile(png, to: tmp.appendingPathComponent(frameName(i)).path)
             }
         }
     }
+
+    /// A PNG frame file larger than this is refused before it is read.
+    public static let maxFrameFileBytes = 256 << 20
 
     /// Reads every *.png directly inside `url`, in name order, as one clip.
     /// Frames of another size are an error; `size` resizes (bicubic).
@@ -44,8 +45,9 @@ public enum FrameFolder {
         var clip: VideoFrames?
         for name in names {
             let file = url.appendingPathComponent(name)
-            guard let data = FileManager.default.contents(atPath: file.path) else {
-                throw VideoIOError("cannot read \(file.path)")
+            let data: Data
+            do { data = try InputFile.read(file.path, limit: maxFrameFileBytes) } catch let e as InputFileError {
+                throw VideoIOError(e.description)
             }
             let frame = try decodeImage(data, codec: AV_CODEC_ID_PNG, name: file.path, size: size)
             if clip == nil {

@@ -15,6 +15,8 @@ public struct VideoInfo: Sendable, Equatable {
 public enum VideoProbe {
     public static func info(_ url: URL) throws -> VideoInfo {
         FFmpegLog.quiet()
+        do { guard try InputFile.kind(of: url.path) == .file else { throw VideoIOError("\(url.path): a folder, not a video file") } }
+        catch let e as InputFileError { throw VideoIOError(e.description) }
         var fmt: UnsafeMutablePointer<AVFormatContext>?
         try ffcheck(avformat_open_input(&fmt, url.path, nil, nil), "cannot open \(url.path)")
         defer { avformat_close_input(&fmt) }

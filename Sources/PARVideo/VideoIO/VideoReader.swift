@@ -11,11 +11,11 @@ public enum VideoReader {
         if let size, size.width <= 0 || size.height <= 0 {
             throw VideoIOError("bad output size \(size.width)x\(size.height)")
         }
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else {
-            throw VideoIOError("cannot read \(url.path): no such file")
+        let kind: InputFile.Kind
+        do { kind = try InputFile.kind(of: url.path) } catch let e as InputFileError {
+            throw VideoIOError(e.missing ? "cannot read \(url.path): no such file" : e.description)
         }
-        if isDir.boolValue {
+        if kind == .folder {
             var clip = try FrameFolder.read(url, size: size)
             if let maxFrames, clip.count > maxFrames { clip = clip.frames(0..<maxFrames) }
             return clip

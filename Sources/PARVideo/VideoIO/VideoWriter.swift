@@ -78,12 +78,33 @@ public enum VideoWriter {
 
     static func validate(_ clip: VideoFrames, options: VideoEncodeOptions, path: String) throws {
         guard clip.count >= 1 else { throw VideoIOError("cannot write \(path): the clip has no frames") }
-        let w = options.size?.width ?? clip.width, h = options.size?.height ?? clip.height
+        try validate(width: clip.width, height: clip.height, fps: clip.fps, options: options, path: path)
+    }
+
+    /// The stream's frame rate as FFmpeg stores it: 8 -> 8/1, 29.97 -> 2997/100.
+    static func rate(_ fps: Double) -> AVRational { av_d2q(fps, 1_001_000) }
+
+    /// The smallest frame rate written: the MP4 muxer refuses the frame
+    /// durations after the whole clip is encoded at 2e-5 fps (5e-5 passes),
+    /// and below 1e-6 FFmpeg's rational form of the rate is 0.
+    public static let minimumFPS = 0.001
+
+    /// Why `fps` cannot be an MP4's frame rate, or nil.
+    public static func frameRateProblem(_ fps: Double) -> String? {
+        guard fps.isFinite, fps >= minimumFPS, fps <= 1000 else { return "fps \(fps) is outside [\(minimumFPS), 1000]" }
+        let r = rate(fps)
+        guard r.num > 0, r.den > 0 else { return "fps \(fps) has no rational form FFmpeg can store" }
+        return nil
+    }
+
+    /// Every setting checked without the frames: the output size (`options.size`,
+    /// else `width` x `height`), the frame rate and the encoder options.
+    static func validate(width: Int, height: Int, fps clipFPS: Double, options: VideoEncodeOptions, path: String) throws {
+        let w = options.size?.width ?? width, h = options.size?.height ?? height
         guard w > 0, h > 0, w % 2 == 0, h % 2 == 0 else {
             throw VideoIOError("cannot write \(path): MP4 (yuv420p) needs an even width and height, got \(w)x\(h)")
         }
-        let fps = options.fps ?? clip.fps
-        guard fps.isFinite, fps > 0, fps <= 1000 else { throw VideoIOError("cannot write \(path): bad fps \(fps)") }
+        if let problem = frameRateProblem(options.fps ?? clipFPS) { throw VideoIOError("cannot write \(path): \(problem)") }
         guard (0...51).contains(options.crf) else { throw VideoIOError("CRF must be in 0...51, got \(options.crf)") }
         guard VideoEncodeOptions.presets.contains(options.preset) else {
             throw VideoIOError("unknown x264 preset '\(options.preset)' (one of \(VideoEncodeOptions.presets.joined(separator: ", ")))")
@@ -91,31 +112,28 @@ public enum VideoWriter {
         guard (1...31).contains(options.mpeg4Quality) else { throw VideoIOError("mpeg4 quality must be in 1...31") }
     }
 
-    static func encode(_ clip: VideoFrames, to path: String, options: VideoEncodeOptions) throws {
+    /// Checks, before any work, that a clip of `width` x `height` at `fps`
+    /// can be written to `path` with `options`: the settings, then the
+    /// encoder itself opened and closed with them, so a frame size or rate
+    /// the encoder refuses is one line now rather than after rendering.
+    public static func preflight(width: Int, height: Int, fps: Double, options: VideoEncodeOptions, path: String) throws {
+        try validate(width: width, height: height, fps: fps, options: options, path: path)
         FFmpegLog.quiet()
-        let outW = Int32(options.size?.width ?? clip.width), outH = Int32(options.size?.height ?? clip.height)
+        var ctx: UnsafeMutablePointer<AVCodecContext>? = try openEncoder(width: width, height: height, fps: fps,
+                                                                         options: options, globalHeader: true)
+        avcodec_free_context(&ctx)
+    }
+
+    /// An open encoder context for these settings (the caller frees it).
+    private static func openEncoder(width: Int, height: Int, fps: Double, options: VideoEncodeOptions,
+                                    globalHeader: Bool) throws -> UnsafeMutablePointer<AVCodecContext> {
+        let outW = Int32(options.size?.width ?? width), outH = Int32(options.size?.height ?? height)
         let useH264 = try codecName(for: options) == "h264"
-        let rate = av_d2q(options.fps ?? clip.fps, 1_001_000)  // 8 -> 8/1, 29.97 -> 30000/1001
+        let rate = rate(options.fps ?? fps)
         let timeBase = AVRational(num: rate.den, den: rate.num)
-
-        var fmt: UnsafeMutablePointer<AVFormatContext>?
-        // The temporary name has no .mp4 suffix: name the muxer explicitly.
-        try ffcheck(avformat_alloc_output_context2(&fmt, nil, "mp4", path), "cannot create MP4 muxer for \(path)")
-        guard let fmt else { throw VideoIOError("cannot create MP4 muxer for \(path)") }
-        defer {
-            if fmt.pointee.pb != nil { avio_closep(&fmt.pointee.pb) }
-            avformat_free_context(fmt)
-        }
-        // No library version or creation time in the file: same clip, same bytes.
-        fmt.pointee.flags |= AVFMT_FLAG_BITEXACT
-
         let encoder = useH264 ? avcodec_find_encoder_by_name("libx264") : avcodec_find_encoder(AV_CODEC_ID_MPEG4)
         guard let encoder else { throw VideoIOError("no \(useH264 ? "libx264" : "mpeg4") encoder in the linked FFmpeg") }
-        guard let stream = avformat_new_stream(fmt, nil) else { throw VideoIOError("cannot add a video stream") }
-        var enc = avcodec_alloc_context3(encoder)
-        guard let ctx = enc else { throw VideoIOError("cannot allocate the encoder") }
-        defer { avcodec_free_context(&enc) }
-
+        guard let ctx = avcodec_alloc_context3(encoder) else { throw VideoIOError("cannot allocate the encoder") }
         ctx.pointee.width = outW
         ctx.pointee.height = outH
         ctx.pointee.pix_fmt = AV_PIX_FMT_YUV420P
@@ -129,9 +147,7 @@ public enum VideoWriter {
         ctx.pointee.color_trc = AVCOL_TRC_BT709
         ctx.pointee.color_range = AVCOL_RANGE_MPEG
         ctx.pointee.thread_count = 1
-        if fmt.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0 {
-            ctx.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER
-        }
+        if globalHeader { ctx.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER }
         var codecOptions: OpaquePointer?
         defer { av_dict_free(&codecOptions) }
         if useH264 {
@@ -145,12 +161,43 @@ public enum VideoWriter {
             ctx.pointee.global_quality = FF_QP2LAMBDA * Int32(options.mpeg4Quality)
             ctx.pointee.gop_size = 12
         }
-        try ffcheck(avcodec_open2(ctx, encoder, &codecOptions), "cannot open the \(useH264 ? "libx264" : "mpeg4") encoder")
+        let rc = avcodec_open2(ctx, encoder, &codecOptions)
+        if rc < 0 {
+            var c: UnsafeMutablePointer<AVCodecContext>? = ctx
+            avcodec_free_context(&c)
+            try ffcheck(rc, "the \(useH264 ? "libx264" : "mpeg4") encoder refuses \(outW)x\(outH) at \(options.fps ?? fps) fps")
+        }
+        return ctx
+    }
+
+    static func encode(_ clip: VideoFrames, to path: String, options: VideoEncodeOptions) throws {
+        FFmpegLog.quiet()
+        let outW = Int32(options.size?.width ?? clip.width), outH = Int32(options.size?.height ?? clip.height)
+        let rate = rate(options.fps ?? clip.fps)
+        let timeBase = AVRational(num: rate.den, den: rate.num)
+
+        var fmt: UnsafeMutablePointer<AVFormatContext>?
+        // The temporary name has no .mp4 suffix: name the muxer explicitly.
+        try ffcheck(avformat_alloc_output_context2(&fmt, nil, "mp4", path), "cannot create MP4 muxer for \(path)")
+        guard let fmt else { throw VideoIOError("cannot create MP4 muxer for \(path)") }
+        defer {
+            if fmt.pointee.pb != nil { avio_closep(&fmt.pointee.pb) }
+            avformat_free_context(fmt)
+        }
+        // No library version or creation time in the file: same clip, same bytes.
+        fmt.pointee.flags |= AVFMT_FLAG_BITEXACT
+
+        guard let stream = avformat_new_stream(fmt, nil) else { throw VideoIOError("cannot add a video stream") }
+        let ctx = try openEncoder(width: clip.width, height: clip.height, fps: clip.fps, options: options,
+                                  globalHeader: fmt.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0)
+        var enc: UnsafeMutablePointer<AVCodecContext>? = ctx
+        defer { avcodec_free_context(&enc) }
         try ffcheck(avcodec_parameters_from_context(stream.pointee.codecpar, ctx), "cannot set stream parameters")
         stream.pointee.time_base = timeBase
         stream.pointee.avg_frame_rate = rate
 
-        try ffcheck(avio_open(&fmt.pointee.pb, path, AVIO_FLAG_WRITE), "cannot open \(path) for writing")
+        // Creating the file is a writing step: the shutdown path must not remove the temporary just before it appears.
+        try AtomicOutput.step { try ffcheck(avio_open(&fmt.pointee.pb, path, AVIO_FLAG_WRITE), "cannot open \(path) for writing") }
         var muxOptions: OpaquePointer?
         defer { av_dict_free(&muxOptions) }
         // moov before mdat: a browser starts playing before the whole file arrives.

@@ -70,12 +70,12 @@ public final class ModelBundle: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw WeightsError("\(path): no such model file or folder")
+        let kind: InputFile.Kind
+        do { kind = try InputFile.kind(of: path) } catch let e as InputFileError {
+            throw WeightsError(e.missing ? "\(path): no such model file or folder" : e.description)
         }
         var files: [String] = [path]
-        if isDir.boolValue {
+        if kind == .folder {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
             files = names.filter { $0.hasSuffix(".safetensors") }.sorted().map { (path as NSString).appendingPathComponent($0) }
             guard !files.isEmpty else { throw WeightsError("\(path): folder holds no .safetensors files") }

@@ -44,8 +44,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw WeightsError("\(path): cannot open (\(String(cString: strerror(errno))))") }
+        let fd: Int32
+        do { fd = try InputFile.open(path) } catch let e as InputFileError { throw WeightsError(e.description) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw WeightsError("\(path): cannot stat") }
