@@ -14,6 +14,7 @@ BIN=$OUT/par-video-fuzz
 TARGETS=(safetensors bundle npy manifest)
 SOURCES=(
   Fuzz/FuzzTargets.swift
+  Sources/PARVideo/InputFile.swift
   Sources/PARVideo/Weights/SafeTensors.swift
   Sources/PARVideo/Weights/InputLimits.swift
   Sources/PARVideo/Weights/GPTConfig.swift
@@ -24,6 +25,8 @@ SOURCES=(
   Sources/PARVideo/Pipeline/NPY.swift
   Sources/PARVideo/Pipeline/NPYHeader.swift
   Sources/PARVideo/Pipeline/Manifest.swift
+  Sources/PARVideo/VideoIO/AtomicOutput.swift
+  Sources/PARVideo/VideoIO/VideoIOError.swift
 )
 
 build() {
@@ -33,7 +36,9 @@ build() {
   for s in "${SOURCES[@]}"; do [ "$s" -nt "$BIN" ] && stale=1; done
   [ $stale = 0 ] && return 0
   # gold warns once per sanitizer symbol it cannot export: noise, not findings.
+  # CFFmpeg: the output lock (AtomicOutput, used by Manifest.append) reports errors as VideoIOError.
   swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name PARVideoFuzz \
+    -Xcc -fmodule-map-file=Sources/CFFmpeg/module.modulemap -I Sources/CFFmpeg \
     "${SOURCES[@]}" -o "$BIN" 2> >(grep -v "Cannot export local symbol" >&2)
 }
 
