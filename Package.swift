@@ -4,9 +4,9 @@ import PackageDescription
 // Hot loops need AVX2/FMA/F16C: baseline x86-64 makes SIMD 2x slower and
 // Float16 conversion a library call per element (see shared PLATFORM.md).
 // Release builds keep Swift's overflow and bounds checks (plain -O): these
-// targets parse files from strangers, and -Ounchecked turns a crafted size
+// targets parse files from strangers, and unchecked optimisation turns a crafted size
 // into an out-of-bounds read. The hot loops are C (CKernels); dropping
-// -Ounchecked costs nothing measurable (BENCHMARKS.md, "Checked build").
+// the unchecked mode costs nothing measurable (BENCHMARKS.md, "Checked build").
 let hotCode: [SwiftSetting] = [
     .unsafeFlags(["-target-cpu", "haswell"]),
     .unsafeFlags(["-wmo"], .when(configuration: .release)),
