@@ -32,6 +32,7 @@ import gpt_torch as G  # noqa: E402
 import magvit2_torch as M  # noqa: E402
 import par_sequence as P  # noqa: E402
 import synthaction as S  # noqa: E402
+import train_gpt as TG  # noqa: E402
 import train_tokenizer as T  # noqa: E402
 from train_common import compact_state  # noqa: E402
 
@@ -74,17 +75,10 @@ def train_tokenizer(a, dev, train_u8, test_u8, log) -> tuple[M.VideoTokenizer, d
     model.to(dev)
     offset_terms = T.offset_penalty_terms(model) if a.offset_penalty > 0 else []
 
+    test = to_input(test_u8)
+
     def heldout() -> float:
-        model.eval()
-        se, n = 0.0, 0
-        with torch.no_grad():
-            for i in range(0, len(test_u8), 16):
-                x = to_input(test_u8[i:i + 16])
-                y, _ = model(x)
-                se += float(((y.clamp(0, 1) - x) ** 2).sum())
-                n += x.numel()
-        model.train()
-        return 10 * math.log10(1.0 / (se / n))
+        return T.psnr(model, test, batch=16)
 
     opt = torch.optim.AdamW(model.parameters(), lr=a.tok_lr, betas=(0.9, 0.99), weight_decay=0.0)
     gen = torch.Generator(device=dev).manual_seed(steps0)
@@ -146,19 +140,6 @@ def train_gpt(a, dev, n: int, minutes: float, toks, labels, test_t, test_l, init
                             lr=a.gpt_lr, betas=(0.9, 0.95))
     rng = np.random.default_rng(steps0 + n)
 
-    def heldout() -> float:
-        model.eval()
-        tot, cnt = 0.0, 0
-        with torch.no_grad():
-            for i in range(0, len(test_t), 64):
-                seq = torch.from_numpy(P.to_par(test_t[i:i + 64], n)).to(dev)
-                lab = torch.from_numpy(test_l[i:i + 64]).to(dev)
-                logits = model(seq, lab, train=False).float()
-                tot += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), seq.reshape(-1), reduction="sum"))
-                cnt += seq.numel()
-        model.train()
-        return tot / cnt
-
     step, t0 = 0, time.time()
     deadline = t0 + 60 * minutes
     warmup = 100 if steps0 == 0 and init is None else 20
@@ -178,7 +159,7 @@ def train_gpt(a, dev, n: int, minutes: float, toks, labels, test_t, test_l, init
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-    held = heldout()
+    held = TG.heldout_loss(model, test_t, test_l, n, device=dev)
     log(f"{name}: {step} steps ({(time.time() - t0) / max(step, 1) * 1e3:.0f} ms/step), now at step {steps0 + step}, "
         f"train loss {loss.item():.4f}, held-out loss {held:.4f}")
     sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}

@@ -41,14 +41,14 @@ def load_tokens(pattern: str):
     return np.concatenate(toks), np.concatenate(labels), len(files)
 
 
-def heldout_loss(model, toks, labels, n, batch=64) -> float:
+def heldout_loss(model, toks, labels, n, batch=64, device="cpu") -> float:
     model.eval()
     tot, cnt = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(toks), batch):
-            seq = torch.from_numpy(P.to_par(toks[i:i + batch], n))
-            lab = torch.from_numpy(labels[i:i + batch])
-            logits = model(seq, lab, train=False)
+            seq = torch.from_numpy(P.to_par(toks[i:i + batch], n)).to(device)
+            lab = torch.from_numpy(labels[i:i + batch]).to(device)
+            logits = model(seq, lab, train=False).float()
             tot += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), seq.reshape(-1), reduction="sum"))
             cnt += seq.numel()
     model.train()
