@@ -1,4 +1,6 @@
+#define _GNU_SOURCE
 #include "ckernels.h"
+#include <sched.h>
 #include <immintrin.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -27,6 +29,7 @@ static struct {
     _Atomic long next;             // the next unclaimed chunk
     _Atomic int busy;              // helpers not yet done with the region
     _Atomic int sleepers;
+    _Atomic int spin_rounds;       // SPIN_ROUNDS, or 0 when there are more threads than CPUs
 } pool = {.run = PTHREAD_MUTEX_INITIALIZER};
 
 static void *helper_main(void *arg) {
@@ -35,7 +38,7 @@ static void *helper_main(void *arg) {
     for (;;) {
         int spins = 0;
         while (atomic_load_explicit(&pool.generation, memory_order_acquire) == seen) {
-            if (++spins < SPIN_ROUNDS) { _mm_pause(); continue; }
+            if (++spins < atomic_load_explicit(&pool.spin_rounds, memory_order_relaxed)) { _mm_pause(); continue; }
             atomic_fetch_add(&pool.sleepers, 1);
             syscall(SYS_futex, &pool.generation, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
             atomic_fetch_sub(&pool.sleepers, 1);
@@ -64,6 +67,12 @@ int pk_pool_run(long chunks, int threads, pk_chunk_fn fn, void *ctx) {
         if (failed) { pthread_mutex_unlock(&pool.run); return 0; }
         pool.started++;
     }
+    // More threads than CPUs: a spinning helper would take the CPU from one
+    // with work, so helpers sleep at once and the caller yields while it waits.
+    static int cpus = 0;
+    if (cpus == 0) cpus = pk_available_cpus() > 0 ? pk_available_cpus() : 1;
+    int crowded = threads > cpus;
+    atomic_store_explicit(&pool.spin_rounds, crowded ? 0 : SPIN_ROUNDS, memory_order_relaxed);
     pool.helpers = helpers;
     pool.fn = fn;
     pool.ctx = ctx;
@@ -75,7 +84,9 @@ int pk_pool_run(long chunks, int threads, pk_chunk_fn fn, void *ctx) {
         syscall(SYS_futex, &pool.generation, FUTEX_WAKE_PRIVATE, MAX_HELPERS, NULL, NULL, 0);
     long c;
     while ((c = atomic_fetch_add_explicit(&pool.next, 1, memory_order_relaxed)) < chunks) fn(ctx, c, 0);
-    while (atomic_load_explicit(&pool.busy, memory_order_acquire) > 0) _mm_pause();
+    while (atomic_load_explicit(&pool.busy, memory_order_acquire) > 0) {
+        if (crowded) sched_yield(); else _mm_pause();
+    }
     pthread_mutex_unlock(&pool.run);
     return 1;
 }
@@ -83,4 +94,12 @@ int pk_pool_run(long chunks, int threads, pk_chunk_fn fn, void *ctx) {
 // The libdispatch fallback's chunk counter (Parallel.forEach when the pool is busy).
 long pk_claim(long *counter) {
     return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
+
+// CPUs in this process's affinity mask (taskset, cpusets, srun -c), or 0 when unknown.
+int pk_available_cpus(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+    return CPU_COUNT(&set);
 }

@@ -36,10 +36,12 @@ struct SamplingFlags: ParsableArguments {
     }
 }
 
-/// `--threads N` of every command: 1 ... 1024.
-enum ThreadCount {
+/// `--threads N` of every command, in `ThreadCount.range`.
+extension ThreadCount {
     static func check(_ threads: Int?) throws {
-        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads \(threads): must be in 1...1024") }
+        if let threads, !range.contains(threads) {
+            throw ValidationError("--threads \(threads): must be in \(range.lowerBound)...\(range.upperBound)")
+        }
     }
 }
 

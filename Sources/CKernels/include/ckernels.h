@@ -60,6 +60,10 @@ void pk_release_freed_memory(void);
 // as they finish, so a thread the hypervisor stalls holds up no other.
 long pk_claim(long *counter);
 
+// The CPUs this process may run on (its affinity mask: taskset, cpusets,
+// srun -c), or 0 when unknown.
+int pk_available_cpus(void);
+
 // Sampler passes over one row of logits. x[i] *= s for every i; returns the max.
 float pk_scale_max(float *x, int n, float s);
 // The k-th largest value of x[0..<n) (1 <= k <= n), exactly; x unchanged. scratch: n values.

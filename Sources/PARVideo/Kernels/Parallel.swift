@@ -2,12 +2,12 @@ import Foundation
 import CKernels
 import COpenBLAS
 
-/// The engine's threads. Work is always cut into a fixed number of chunks
+/// The kernels' threads. Work is always cut into a fixed number of chunks
 /// that do not depend on the thread count, and chunks never split a
-/// reduction, so results are bitwise the same with 1 or 2 threads.
+/// reduction, so results are bitwise the same with any number of threads.
 public enum Parallel {
-    /// Threads used by the kernels (default 2, the cores of this machine kind).
-    nonisolated(unsafe) public static var threads: Int = 2 {
+    /// Threads used by every kernel (`ThreadCount.use` sets it).
+    nonisolated(unsafe) public static var threads: Int = ThreadCount.available {
         didSet { threads = max(1, threads) }
     }
 
@@ -55,6 +55,18 @@ public enum Parallel {
                 }
             }
         }
+    }
+}
+
+/// Runs body on contiguous slices covering 0..<n, one per thread, through
+/// libdispatch (the tokenizer's long regions; safe to nest). Callers must not
+/// let a result depend on where a slice starts.
+@inline(__always)
+func parallelFor(_ n: Int, _ body: (Range<Int>) -> Void) {
+    let workers = min(n, Parallel.threads)
+    if workers <= 1 { body(0..<n); return }
+    DispatchQueue.concurrentPerform(iterations: workers) { w in
+        body((n * w / workers)..<(n * (w + 1) / workers))
     }
 }
 

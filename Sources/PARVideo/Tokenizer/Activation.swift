@@ -27,17 +27,3 @@ final class Activation {
         return a
     }
 }
-
-/// Runs body(i) for i in 0..<n on all cores (contiguous slices).
-@inline(__always)
-func parallelFor(_ n: Int, _ body: (Range<Int>) -> Void) {
-    let workers = min(n, Kernels.threads)
-    if workers <= 1 { body(0..<n); return }
-    DispatchQueue.concurrentPerform(iterations: workers) { w in
-        body((n * w / workers)..<(n * (w + 1) / workers))
-    }
-}
-
-enum Kernels {
-    static let threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
-}

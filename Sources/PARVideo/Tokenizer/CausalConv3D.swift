@@ -145,7 +145,7 @@ final class CausalConv3D {
         let rows = Self.blockRows
         // Equal shares of positions per thread (then blocks of `rows` inside a
         // share), so small chunks do not leave a thread idle.
-        let workers = min(Kernels.threads, max(1, positions / 48))
+        let workers = min(Parallel.threads, max(1, positions / 48))
         let taps = kt * kh * kw
         // bf16 runs read the input frames in bf16 (converted once, not per tap).
         var rawFrames = frames.map { UnsafeRawPointer($0) }

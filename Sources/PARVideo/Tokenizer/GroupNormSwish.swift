@@ -20,24 +20,31 @@ struct GroupNormSwish {
         return out
     }
 
+    /// Positions are summed in at most this many slices of at least 256,
+    /// whose partial sums are added in slice order: the rounding follows the
+    /// frame size alone, never the thread count.
+    static let maxSumSlices = 16
+
     /// Per-channel sums of (x - center[c])^power over all positions, in Double.
     private func channelSums(_ x: UnsafePointer<Float>, positions: Int, center: [Float]?) -> [Double] {
         let c = channels
-        let workers = min(Kernels.threads, max(1, positions / 256))
-        var partial = [Double](repeating: 0, count: c * workers)
+        let slices = min(Self.maxSumSlices, max(1, positions / 256))
+        var partial = [Double](repeating: 0, count: c * slices)
         partial.withUnsafeMutableBufferPointer { parts in
             let parts = parts
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let lo = positions * w / workers, hi = positions * (w + 1) / workers
-                if let center {
-                    tk_channel_sums(hi - lo, Int32(c), x + lo * c, center, 2, parts.baseAddress! + w * c)
-                } else {
-                    tk_channel_sums(hi - lo, Int32(c), x + lo * c, nil, 1, parts.baseAddress! + w * c)
+            parallelFor(slices) { range in
+                for s in range {
+                    let lo = positions * s / slices, hi = positions * (s + 1) / slices
+                    if let center {
+                        tk_channel_sums(hi - lo, Int32(c), x + lo * c, center, 2, parts.baseAddress! + s * c)
+                    } else {
+                        tk_channel_sums(hi - lo, Int32(c), x + lo * c, nil, 1, parts.baseAddress! + s * c)
+                    }
                 }
             }
         }
         var total = [Double](repeating: 0, count: c)
-        for w in 0..<workers { for i in 0..<c { total[i] += partial[w * c + i] } }
+        for s in 0..<slices { for i in 0..<c { total[i] += partial[s * c + i] } }
         return total
     }
 

@@ -56,7 +56,7 @@ public enum TokenizerBenchmark {
         defer { packed.deallocate() }
         tk_pack_f32(Int32(k), Int32(n), w, packed)
         var c = [Float](repeating: 0, count: m * n)
-        let rows = 192, blocks = m / rows, workers = Kernels.threads
+        let rows = 192, blocks = m / rows, workers = Parallel.threads
         func run() {
             a.withUnsafeBufferPointer { ap in c.withUnsafeMutableBufferPointer { cp in
                 let (ap, cp) = (ap, cp)
@@ -102,6 +102,6 @@ public enum TokenizerBenchmark {
             gflopsAchieved: flops / seconds / 1e9, sgemmGFLOPs: rate, openblasGFLOPs: blas, kernelGFLOPs: mine,
             convSeconds: LayerTimer.total(.conv), normSeconds: LayerTimer.total(.norm), copySeconds: LayerTimer.total(.copy),
             sgemmBoundSeconds: flops / rate / 1e9,
-            peakResidentMB: peakResidentMB(), weightDType: weightDType, threads: Kernels.threads)
+            peakResidentMB: peakResidentMB(), weightDType: weightDType, threads: Parallel.threads)
     }
 }

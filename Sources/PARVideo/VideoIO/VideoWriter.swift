@@ -146,7 +146,7 @@ public enum VideoWriter {
         ctx.pointee.color_primaries = AVCOL_PRI_BT709
         ctx.pointee.color_trc = AVCOL_TRC_BT709
         ctx.pointee.color_range = AVCOL_RANGE_MPEG
-        ctx.pointee.thread_count = 1
+        ctx.pointee.thread_count = Int32(ThreadCount.encoder)
         if globalHeader { ctx.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER }
         var codecOptions: OpaquePointer?
         defer { av_dict_free(&codecOptions) }
