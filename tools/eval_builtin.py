@@ -73,7 +73,7 @@ def single_clip_seconds(binary: str, model: str, n: int, out: str) -> float:
         r = subprocess.run([binary, "--model", model, "--parallel", str(n), "--action", "12", "--seed", str(seed),
                             "--json", "-o", os.path.join(out, f"one_n{n}.mp4")], check=True, capture_output=True, text=True)
         j = json.loads(r.stdout)
-        times.append(j["seconds_tokens"] + j["seconds_decode"] + j["seconds_encode"])
+        times.append(j["tokens_seconds"] + j["decode_seconds"] + j["encode_seconds"])
     return round(float(np.median(times)), 3)
 
 

@@ -19,11 +19,11 @@ struct BatchCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("Model bundle (docs/BUNDLE.md). (default: $PAR_VIDEO_MODEL, else the built-in model, else ./models)",
+    @Option(name: .long, help: ArgumentHelp("Model bundle: a .safetensors file or a folder of them (docs/BUNDLE.md). (default: the first found of \(ModelLocator.searchOrder))",
                                             valueName: "PATH"))
     var model: String?
 
-    @Option(name: .long, help: ArgumentHelp("Classes: all, or a comma list of ids and/or names.", valueName: "all|0,5,12|names"))
+    @Option(name: .long, help: ArgumentHelp("Classes: all, or a comma list of ids, names and ranges, e.g. 0-4,10,PlayingGuitar.", valueName: "all|LIST"))
     var actions: String = "all"
 
     @Option(name: .customLong("per-class"), help: ArgumentHelp("Clips per class, classes interleaved.", valueName: "K"))
@@ -51,7 +51,7 @@ struct BatchCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Tokens decoded per step: 1, 4 or 16. (default: the model's)", valueName: "n"))
     var parallel: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Frames per clip; beyond the model's clip length each clip is extended from its last frames, as the main command's --frames does. (default: the model's clip length, 17 for UCF-101)", valueName: "N"))
+    @Option(name: .long, help: ArgumentHelp("Frames per clip; beyond the model's clip length each clip is extended from its last frames, as the main command's --frames does. (default: the model's clip length, see `par-video inspect`)", valueName: "N"))
     var frames: Int?
 
     @Option(name: .long, help: "Frames per second of the output.")
@@ -65,7 +65,7 @@ struct BatchCommand: ParsableCommand {
 
     @OptionGroup(title: "Sampling") var sampling: SamplingFlags
 
-    @Option(name: .long, help: ArgumentHelp("Compute threads. (default: all cores)", valueName: "N"))
+    @Option(name: .long, help: ArgumentHelp("Compute threads, 1...1024. (default: the CPUs this process may run on)", valueName: "N"))
     var threads: Int?
 
     @OptionGroup(title: "Encoding") var encoding: EncodingFlags
@@ -129,26 +129,13 @@ struct BatchCommand: ParsableCommand {
         }
     }
 
-    /// Action ids from --actions: all of the model's, or the listed ids/names in order.
+    /// Action ids from --actions: all of the model's, or the listed ids, names and ranges in order.
     func resolvedActions(catalog: ActionCatalog?, classes: Int) throws -> [Int] {
-        if actions.lowercased() == "all" { return Array(0..<classes) }
-        var ids: [Int] = []
-        for item in actions.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
-            let id = try resolve(item, catalog: catalog, classes: classes, option: "--actions")
-            if !ids.contains(id) { ids.append(id) }
-        }
-        guard !ids.isEmpty else { throw ValidationError("--actions \(actions): no classes named") }
-        return ids
+        try ActionSelection(catalog: catalog, classes: classes).parse(actions, option: "--actions")
     }
 
     func resolve(_ text: String, catalog: ActionCatalog?, classes: Int, option: String) throws -> Int {
-        if let catalog {
-            do { return try catalog.resolve(text) } catch let e as ActionError { throw ValidationError("\(option): \(e.description)") }
-        }
-        guard let id = Int(text), (0..<classes).contains(id) else {
-            throw ValidationError("\(option) \(text): the model has no class names; give an id in 0..<\(classes)")
-        }
-        return id
+        try ActionSelection(catalog: catalog, classes: classes).resolve(text, option: option)
     }
 
     func run() throws {

@@ -44,11 +44,11 @@ final class BatchProgress {
 
     /// Steps of the batch in flight, on a terminal only (a batch of a large
     /// model takes minutes; logs get a line per clip instead).
-    func step(_ p: StepProgress) {
+    func step(_ p: RenderProgress) {
         guard enabled, terminal else { return }
         let rate = clipsPerSecond
         let eta = rate > 0 ? Self.duration(Double(total - done) / rate) : "?"
-        emit(String(format: "\r%d/%d clips  %.2f clips/s  ETA %@  (batch step %d/%d)\u{1B}[K", done, total, rate, eta, p.step, p.steps))
+        emit(String(format: "\r%d/%d clips  %.2f clips/s  ETA %@  (batch step %d/%d)\u{1B}[K", done, total, rate, eta, p.stepsDone, p.totalSteps))
     }
 
     func end() { if enabled && terminal && done > 0 { emit("\n") } }

@@ -4,16 +4,16 @@ import PARVideo
 /// Sampling overrides shared by `generate`, `batch` and `tokens`; unset
 /// values keep the bundle's defaults. The ranges are SamplingOptions.validate's.
 struct SamplingFlags: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Classifier-free guidance scale, >= 0. (default: the model's, 1.15 in the paper)", valueName: "s"))
+    @Option(name: .long, help: ArgumentHelp("Classifier-free guidance scale, >= 0. (default: the model's, see `par-video inspect`)", valueName: "s"))
     var cfg: Double?
 
-    @Option(name: .long, help: ArgumentHelp("Sampling temperature, > 0. (default: the model's, 1.0)", valueName: "t"))
+    @Option(name: .long, help: ArgumentHelp("Sampling temperature, > 0. (default: the model's)", valueName: "t"))
     var temperature: Double?
 
-    @Option(name: .customLong("top-k"), help: ArgumentHelp("Keep the k most likely tokens, 0 = all. (default: the model's, 8000)", valueName: "k"))
+    @Option(name: .customLong("top-k"), help: ArgumentHelp("Keep the k most likely tokens, 0 = all. (default: the model's)", valueName: "k"))
     var topK: Int?
 
-    @Option(name: .customLong("top-p"), help: ArgumentHelp("Nucleus sampling mass in (0, 1]. (default: the model's, 1.0)", valueName: "p"))
+    @Option(name: .customLong("top-p"), help: ArgumentHelp("Nucleus sampling mass in (0, 1]. (default: the model's)", valueName: "p"))
     var topP: Double?
 
     func validate() throws {

@@ -66,3 +66,48 @@ final class ActionTests: XCTestCase {
         }
     }
 }
+
+final class ActionSelectionTests: XCTestCase {
+    let ucf = ActionSelection(catalog: .ucf101, classes: 101)
+
+    func testListsOfIdsNamesAndRanges() throws {
+        XCTAssertEqual(try ucf.parse("0-4,10,PlayingGuitar"), [0, 1, 2, 3, 4, 10, 62])
+        XCTAssertEqual(try ucf.parse(" 3 , 1-3 "), [3, 1, 2])
+        XCTAssertEqual(try ucf.parse("all"), Array(0..<101))
+        XCTAssertEqual(try ActionSelection(catalog: nil, classes: 5).parse("1-2,4"), [1, 2, 4])
+        XCTAssertThrowsError(try ucf.parse("4-2"))
+        XCTAssertThrowsError(try ucf.parse("0-101"))
+        XCTAssertThrowsError(try ucf.parse(",")) 
+        XCTAssertThrowsError(try ActionSelection(catalog: nil, classes: 5).parse("Archery"))
+    }
+
+    /// Every list example given for `--actions` in the README and docs/
+    /// (`--actions X`, or a backticked list in a paragraph about --actions)
+    /// is one this parser takes.
+    func testDocumentedExamplesParse() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
+        let docs = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("docs").path)
+            .filter { $0.hasSuffix(".md") && $0 != "CONVERTING.md" }.map { "docs/" + $0 } + ["README.md"]  // the converter's --actions is a file
+        var seen = 0
+        for doc in docs {
+            let text = try String(contentsOf: root.appendingPathComponent(doc), encoding: .utf8)
+            for chunk in text.components(separatedBy: "\n\n").flatMap({ $0.components(separatedBy: "\n- ") }) where chunk.contains("--actions") {
+                let lists = captures(#"--actions[ =]([A-Za-z0-9][^\s`|\\)]*)"#, in: chunk)
+                    + captures(#"`([A-Za-z0-9][A-Za-z0-9\-]*(,[A-Za-z0-9\-]+)+)`"#, in: chunk)
+                for list in lists {
+                    XCTAssertNoThrow(try ucf.parse(list), "\(doc): --actions \(list)")
+                    seen += 1
+                }
+            }
+        }
+        XCTAssertGreaterThan(seen, 2)
+    }
+}
+
+/// The first capture group of every match of `pattern` in `text`.
+func captures(_ pattern: String, in text: String) -> [String] {
+    let re = try! NSRegularExpression(pattern: pattern)
+    return re.matches(in: text, range: NSRange(text.startIndex..., in: text)).compactMap {
+        Range($0.range(at: 1), in: text).map { String(text[$0]) }
+    }
+}

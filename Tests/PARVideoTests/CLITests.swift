@@ -99,7 +99,7 @@ final class CLITests: XCTestCase {
     func testHelpShowsDefaults() throws {
         let r = try run(["generate", "--help"], in: try scratchFolder())
         XCTAssertEqual(r.code, 0)
-        for needle in ["--action", "--frames", "--size", "(default: 8.0)", "(values: mp4, frames, both; default: mp4)",
+        for needle in ["--action", "--frames", "--size", "(default: 8;", "(values: mp4, frames, both; default: mp4)",
                        "(default: 12)", "(default: medium)", "--model"] {
             XCTAssertTrue(r.out.contains(needle), "help lacks \(needle)")
         }

@@ -64,7 +64,7 @@ final class PipelineTests: XCTestCase {
         let json = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any]
         XCTAssertEqual(json["steps"] as? Int, 15)
         XCTAssertEqual(json["action"] as? Int, 2)
-        for key in ["seconds_tokens", "seconds_decode", "seconds_encode"] { XCTAssertNotNil(json[key] as? Double, key) }
+        for key in ["tokens_seconds", "decode_seconds", "encode_seconds"] { XCTAssertNotNil(json[key] as? Double, key) }
         let info = try VideoProbe.info(dir.appendingPathComponent("a.mp4"))
         XCTAssertEqual(info.frames, 8)
         XCTAssertEqual(info.width, 32)

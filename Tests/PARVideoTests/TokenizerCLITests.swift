@@ -30,7 +30,8 @@ final class TokenizerCLITests: XCTestCase {
         try writeNPY(dir.appendingPathComponent("cube.npy"), shape: [5, 4, 4], values: cube)
         let d = try run(["decode", "cube.npy", "--model", model, "-o", "out", "--format", "frames", "--json"], in: dir)
         XCTAssertEqual(d.code, 0, d.err)
-        XCTAssertTrue(d.out.contains("\"frames\":[9,8,8]"), d.out)
+        let decoded = try JSONSerialization.jsonObject(with: Data(d.out.utf8)) as! [String: Any]
+        XCTAssertEqual([decoded["frames"], decoded["height"], decoded["width"]].map { $0 as? Int }, [9, 8, 8], d.out)
         let pngs = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("out").path).filter { $0.hasSuffix(".png") }
         XCTAssertEqual(pngs.count, 9)
         // The decoder's own output re-encodes to a close picture: a real PSNR, not a placeholder.

@@ -11,6 +11,19 @@ import Foundation
 /// real clip enters through the encoder: its last frames become the first K
 /// latent frames of the sequence.
 ///
+/// Progress of a clip that may take several cubes: decode step `step` of
+/// `steps` in cube `cube` of `cubes` (both 1-based), `tokens` of `cubeTokens`
+/// of that cube known.
+public struct RenderProgress: Sendable {
+    public let cube: Int, cubes: Int, step: Int, steps: Int, tokens: Int, cubeTokens: Int
+    public init(cube: Int, cubes: Int, step: Int, steps: Int, tokens: Int, cubeTokens: Int) {
+        (self.cube, self.cubes, self.step, self.steps, self.tokens, self.cubeTokens) = (cube, cubes, step, steps, tokens, cubeTokens)
+    }
+    /// Steps over the whole clip: every cube runs the full schedule.
+    public var totalSteps: Int { cubes * steps }
+    public var stepsDone: Int { (cube - 1) * steps + step }
+}
+
 /// Measured on the built-in model (ContinuationTests): re-encoding the decoded
 /// frames as context and decoding cube by cube gave joins 4x rougher than the
 /// other transitions; this gives 1.4-1.8x.
@@ -26,6 +39,15 @@ extension VideoPipeline {
 
     /// New frames per extension (8 for 17-frame clips with 9 context frames).
     public var framesPerExtension: Int { clipFrames - contextFrames }
+
+    /// Cubes a clip of `frames` frames takes: one, then an extension per
+    /// `framesPerExtension` frames beyond it; after a real prefix, every
+    /// generated frame comes from an extension.
+    public func cubes(frames: Int, prefixed: Bool = false) -> Int {
+        let beyond = prefixed ? frames : max(0, frames - clipFrames)
+        let per = max(1, framesPerExtension)
+        return (prefixed ? 0 : 1) + (beyond + per - 1) / per
+    }
 
     /// Extension e's stream (e >= 1) for a clip of seed `seed`: SplitMix64 of
     /// (seed, e) on its own salt, so it never equals a batch clip's seed.
@@ -62,8 +84,16 @@ extension VideoPipeline {
     /// `cube` of each result is its last generated cube.
     public func render(actions: [Int], seeds: [UInt64], options: SamplingOptions, fps: Double, frames: Int,
                        prefixes: [VideoFrames]? = nil, timings: inout RenderTimings,
-                       progress: ((StepProgress) -> Void)? = nil) throws -> [RenderedClip] {
+                       progress: ((RenderProgress) -> Void)? = nil) throws -> [RenderedClip] {
         guard frames >= 1 else { throw WeightsError("frames \(frames): must be at least 1") }
+        // Clips of a batch share every forward pass, so the longest one sets the cube count.
+        let cubeCount = (prefixes?.map { _ in cubes(frames: frames, prefixed: true) }.max()) ?? cubes(frames: frames)
+        let cubeTokens = config.tokensPerClip
+        func report(_ cube: Int) -> ((StepProgress) -> Void)? {
+            progress.map { p in { s in
+                p(RenderProgress(cube: cube, cubes: cubeCount, step: s.step, steps: s.steps, tokens: s.tokensDone, cubeTokens: cubeTokens))
+            } }
+        }
         guard seeds.count == actions.count else { throw WeightsError("render: \(seeds.count) seeds for \(actions.count) clips") }
         var clips: [RenderedClip]
         var targets: [Int]
@@ -83,7 +113,7 @@ extension VideoPipeline {
             lead = clips.map { $0.frames }
             targets = prefixes.map { $0.count + frames }
         } else {
-            clips = try render(actions: actions, seeds: seeds, options: options, fps: fps, timings: &timings, progress: progress)
+            clips = try render(actions: actions, seeds: seeds, options: options, fps: fps, timings: &timings, progress: report(1))
             latents = clips.map { $0.cube.tokens }
             lead = Array(repeating: nil, count: clips.count)
             targets = Array(repeating: frames, count: actions.count)
@@ -105,7 +135,7 @@ extension VideoPipeline {
             let t1 = DispatchTime.now().uptimeNanoseconds
             let cubes = try generator.generate(actions: actions, options: options,
                                                seeds: seeds.map { Self.extensionSeed($0, e) },
-                                               prefix: context, progress: progress)
+                                               prefix: context, progress: report(prefixes == nil ? e + 1 : e))
             let t2 = DispatchTime.now().uptimeNanoseconds
             for (b, cube) in cubes.enumerated() {
                 latents[b] += cube.tokens[(contextLatents * plane)...]

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import PARVideo
+
+/// `par-video generate` (the default subcommand): one clip of one action.
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate one clip of an action class (the default subcommand).",
+        discussion: """
+            Examples:
+              par-video --action 12 --frames 17 -o out.mp4
+              par-video --action PlayingGuitar --format both --size 256 -o clips/guitar.mp4
+              par-video --action 12 --frames 40 -o long.mp4
+              par-video --action 12 --prefix real.mp4 --frames 16 -o continued.mp4
+            """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("Action class: a 0-based id or a name of the model, case-insensitive (see `par-video actions`).",
+                                            valueName: "id|name"))
+    var action: String
+
+    @Option(name: .long, help: ArgumentHelp("Frames to generate, at least 1; beyond the model's clip length the clip is extended in time, each cube continuing from the last latent frames. (default: the model's clip length, see `par-video inspect`)",
+                                            valueName: "N"))
+    var frames: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Continue a real clip: its last frames (resized to the model's size) are the context; the output is this clip followed by --frames generated frames.",
+                                            valueName: "PATH"))
+    var prefix: String?
+
+    @Option(name: .long, help: "Random seed; the same seed, model and settings give the same clip.")
+    var seed: UInt64 = 0
+
+    @OptionGroup(title: "Model") var model: ModelOptions
+    @OptionGroup(title: "Output") var out: OutputOptions
+    @OptionGroup(title: "Sampling") var sampling: SamplingFlags
+
+    @Flag(name: .long, help: "Print one JSON object: steps (all cubes, and per cube), seconds for tokens, decode and encode, settings, output path.")
+    var json = false
+
+    @Flag(name: .long, help: "No progress and no summary line (errors still go to stderr).")
+    var quiet = false
+
+    func validate() throws {
+        if action.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--action: empty") }
+        if let frames, !(1...100_000).contains(frames) {
+            throw ValidationError("--frames \(frames): must be at least 1 (and at most 100000)")
+        }
+        if let prefix {
+            try checkInput(prefix, option: "--prefix")
+            guard FileManager.default.isReadableFile(atPath: prefix) else {
+                throw ValidationError("--prefix \(prefix): not readable")
+            }
+        }
+        try out.check(input: prefix, option: "--prefix")
+    }
+
+    func run() throws {
+        out.applyLog()
+        let (pipeline, modelPath) = try model.pipeline()
+        // Against the loaded model's own classes.
+        let actionID = try pipeline.config.selection.resolve(action, option: "--action")
+        let generated = frames ?? pipeline.clipFrames
+        let fps = out.frameRate()
+        var prefixClip: VideoFrames?
+        if let prefix {
+            let (w, h) = pipeline.frameSize
+            do { prefixClip = try VideoReader.read(URL(fileURLWithPath: prefix), size: (w, h)) } catch let e as VideoIOError {
+                throw ValidationError("--prefix \(prefix): not a readable video (\(e.description))")
+            }
+            guard prefixClip!.count >= pipeline.contextFrames else {
+                throw ValidationError("--prefix \(prefix): clip too short: \(prefixClip!.count) frames, this model continues from the last \(pipeline.contextFrames)")
+            }
+        }
+        let count = (prefixClip?.count ?? 0) + generated
+        let options = sampling.options(pipeline.config.sampling, seed: seed)
+        let paths = try out.paths
+        let encode = out.encodeOptions(fps: fps)
+        do {
+            try ClipOutput.preflight(width: pipeline.frameSize.width, height: pipeline.frameSize.height, fps: fps,
+                                     mp4: paths.mp4, frames: paths.frames, options: encode)
+        } catch let e as VideoIOError { throw RunError("\(e.description). No video was written.") }
+
+        let cubes = pipeline.cubes(frames: generated, prefixed: prefixClip != nil)
+        let progress = ProgressLine("generate", enabled: !quiet && !json)
+        var timings = RenderTimings()
+        let clip: RenderedClip
+        do {
+            clip = try pipeline.render(actions: [actionID], seeds: [seed], options: options, fps: fps, frames: generated,
+                                       prefixes: prefixClip.map { [$0] }, timings: &timings, progress: progress.report)[0]
+        } catch let e as WeightsError { throw RunError(e.description) }
+        progress.finish()
+        let t0 = now()
+        try ClipOutput.write(clip.frames.frames(0..<count), mp4: paths.mp4, frames: paths.frames, options: encode)
+        let encodeSeconds = seconds(since: t0)
+        let (w, h) = out.outputSize(pipeline.frameSize)
+        let steps = pipeline.generator.steps
+        if json {
+            try JSONReport.print([
+                "output": out.output, "model": modelPath, "action": actionID, "action_name": pipeline.actionName(actionID),
+                "seed": seed, "parallel": pipeline.config.parallel, "steps": cubes * steps, "cubes": cubes,
+                "cube_steps": Array(repeating: steps, count: cubes), "frames": count, "prefix_frames": prefixClip?.count ?? 0,
+                "width": w, "height": h, "fps": fps, "threads": Parallel.threads,
+                "cfg_scale": JSONReport.value(options.cfgScale), "temperature": JSONReport.value(options.temperature),
+                "top_k": options.topK, "top_p": JSONReport.value(options.topP),
+                "tokens_seconds": JSONReport.seconds(timings.tokens), "decode_seconds": JSONReport.seconds(timings.decode),
+                "context_seconds": JSONReport.seconds(timings.context), "encode_seconds": JSONReport.seconds(encodeSeconds),
+            ])
+        } else if !quiet {
+            let cubeText = cubes > 1 ? " over \(cubes) cubes" : ""
+            print(String(format: "%@: %@ (%d), %d frames %dx%d; %d steps%@ (n=%d) %.2f s, decode %.2f s, encode %.2f s",
+                         out.output, pipeline.actionName(actionID), actionID, count, w, h, cubes * steps, cubeText,
+                         pipeline.config.parallel, timings.tokens, timings.decode, encodeSeconds))
+        }
+    }
+}

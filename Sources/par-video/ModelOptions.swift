@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import PARVideo
+
+/// `--model` and `--threads`: every command that opens a bundle. The bundle
+/// is found one way for all of them (ModelLocator) and opened once.
+struct BundleOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Model bundle: a .safetensors file or a folder of them (docs/BUNDLE.md). (default: the first found of \(ModelLocator.searchOrder))",
+                                            valueName: "PATH"))
+    var model: String?
+
+    @Option(name: .long, help: ArgumentHelp("Compute threads, 1...1024. (default: the CPUs this process may run on)", valueName: "N"))
+    var threads: Int?
+
+    func validate() throws {
+        if let model { try checkInput(model, option: "--model") }
+        try ThreadCount.check(threads)
+    }
+
+    /// The bundle's path, or a one-line run error naming where it looked.
+    func path() throws -> String {
+        guard let path = ModelLocator.resolve(explicit: model) else {
+            throw RunError("no model available: no bundle at \(ModelLocator.describe(explicit: model)); "
+                           + "give one with --model PATH (docs/BUNDLE.md). Nothing was written.")
+        }
+        return path
+    }
+
+    /// Sets the thread count and opens the bundle.
+    func open() throws -> (bundle: ModelBundle, path: String) {
+        if let threads { Parallel.threads = threads }
+        let path = try path()
+        do { return (try ModelBundle.load(path), path) } catch let e as WeightsError { throw RunError(e.description) }
+    }
+
+    /// The bundle's tokenizer (decode, reconstruct).
+    func tokenizer() throws -> VideoTokenizer {
+        let (bundle, path) = try open()
+        guard let tok = bundle.tokenizer else {
+            throw RunError("\(path): no tokenizer in the bundle (docs/BUNDLE.md; convert one with tools/convert_nbp.py)")
+        }
+        do { return try VideoTokenizer(file: tok.file) } catch let e as TokenizerError { throw RunError(e.description) }
+    }
+}
+
+/// The bundle options and `--parallel`: the commands that run a GPT.
+struct ModelOptions: ParsableArguments {
+    @OptionGroup var bundle: BundleOptions
+
+    @Option(name: .long, help: ArgumentHelp("Tokens decoded per step, a square (1, 4, 16) the model has a GPT for. (default: the model's: 4 when it has it, else its smallest)",
+                                            valueName: "n"))
+    var parallel: Int?
+
+    var model: String? { bundle.model }
+
+    func validate() throws {
+        if let parallel {
+            let s = Int(Double(parallel).squareRoot().rounded())
+            guard parallel >= 1, s * s == parallel else {
+                throw ValidationError("--parallel \(parallel): must be a square (1, 4, 16, ...)")
+            }
+        }
+    }
+
+    /// The bundle and its GPT for --parallel (a bad --parallel exits 2).
+    func open() throws -> (bundle: ModelBundle, entry: GPTEntry, path: String) {
+        let (bundle, path) = try bundle.open()
+        do { return (bundle, try bundle.gpt(parallel: parallel), path) } catch let e as WeightsError {
+            if let parallel, bundle.gpts[parallel] == nil { throw ValidationError(e.description) }
+            throw RunError(e.description)
+        }
+    }
+
+    /// The pipeline (GPT and tokenizer) of the bundle, opened once.
+    func pipeline() throws -> (pipeline: VideoPipeline, path: String) {
+        let (bundle, _, path) = try open()
+        do { return (try VideoPipeline(bundle: bundle, parallel: parallel), path) } catch let e as WeightsError { throw RunError(e.description) }
+    }
+}
+
+extension GPTConfig {
+    /// The model's action names (UCF-101's for a 101-class model without any) as a selection.
+    var selection: ActionSelection {
+        ActionSelection(catalog: actions.map(ActionCatalog.init) ?? (numClasses == 101 ? .ucf101 : nil), classes: numClasses)
+    }
+}
+
+extension ActionSelection {
+    /// `resolve`/`parse` for an option: an unknown value exits 2 with the option's name.
+    func resolve(_ text: String, option: String) throws -> Int {
+        do { return try resolve(text) } catch let e as ActionError { throw ValidationError("\(option): \(e.description)") }
+    }
+
+    func parse(_ list: String, option: String) throws -> [Int] {
+        do { return try parse(list) } catch let e as ActionError { throw ValidationError("\(option): \(e.description)") }
+    }
+}
