@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Hot loops need AVX2/FMA/F16C: baseline x86-64 makes SIMD 2x slower and
-// Float16 conversion a library call per element (see shared PLATFORM.md).
+// Float16 conversion a library call per element.
 // Release builds keep Swift's overflow and bounds checks (plain -O): these
 // targets parse files from strangers, and unchecked optimisation turns a crafted size
 // into an out-of-bounds read. The hot loops are C (CKernels); dropping

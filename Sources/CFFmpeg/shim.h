@@ -9,7 +9,8 @@
 #include <libavutil/error.h>
 #include <libavutil/cpu.h>
 
-// Swift does not import function-like or compound macros (PLATFORM.md).
+// Swift imports no function-like or compound macros, so these wrap the ones
+// the writer and reader need.
 static inline int cff_averror(int e) { return AVERROR(e); }
 static inline int cff_averror_eof(void) { return AVERROR_EOF; }
 static inline int cff_averror_eagain(void) { return AVERROR(EAGAIN); }

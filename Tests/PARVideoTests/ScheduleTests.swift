@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 @testable import PARVideo
 
-/// Step counts, the PAR order and its inverse (SPEC sections 2 and 5).
+/// Step counts, the PAR order and its inverse (docs/METHOD.md, "Token order" and "Schedule").
 final class ScheduleTests: XCTestCase {
     func config(_ cube: [Int], _ n: Int) -> GPTConfig {
         GPTConfig(dim: 32, nLayer: 1, nHead: 2, vocabSize: 16, numClasses: 2, cube: cube, parallel: n,
@@ -46,7 +46,7 @@ final class ScheduleTests: XCTestCase {
         }
     }
 
-    /// SPEC: for T = 1 the order is reshape(s, H/s, s, W/s).permute(1, 3, 0, 2);
+    /// For T = 1 the order is reshape(s, H/s, s, W/s).permute(1, 3, 0, 2);
     /// for n = 1 plain raster; groups hold one offset in every region.
     func testOrderMatchesSpecFormula() {
         let order = PAROrder(T: 1, H: 8, W: 8, parallel: 4)

@@ -5,7 +5,7 @@ public struct StepProgress: Sendable {
     public let step: Int, steps: Int, tokensDone: Int
 }
 
-/// Decodes token cubes with the PAR schedule (SPEC section 5) on the KV
+/// Decodes token cubes with the PAR schedule (docs/METHOD.md, "Schedule") on the KV
 /// cache: B clips and, with CFG, their unconditional twins share every
 /// forward pass as one batch [cond_0..cond_{B-1}, uncond_0..uncond_{B-1}].
 public final class PARGenerator: @unchecked Sendable {

@@ -11,7 +11,7 @@ public struct TokenCube: Sendable, Equatable {
     public subscript(t: Int, y: Int, x: Int) -> Int32 { tokens[(t * H + y) * W + x] }
 }
 
-/// The PAR order (SPEC section 2): the H x W plane split into s x s regions;
+/// The PAR order (docs/METHOD.md, "Token order"): the H x W plane split into s x s regions;
 /// sequence index k = (((t*(H/s) + i)*(W/s) + j)*s + a)*s + b for the cell
 /// y = a*(H/s) + i, x = b*(W/s) + j. Consecutive groups of n = s*s tokens
 /// hold the same offset in every region.

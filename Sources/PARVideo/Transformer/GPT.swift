@@ -1,6 +1,6 @@
 import Foundation
 
-/// What one input row of a forward pass is (SPEC section 3).
+/// What one input row of a forward pass is (docs/METHOD.md, "Input rows").
 public enum InputToken: Sendable, Equatable {
     /// Class embedding row (`numClasses` = null class).
     case classToken(Int)
@@ -10,7 +10,7 @@ public enum InputToken: Sendable, Equatable {
     case transition(Int)
 }
 
-/// PAR/LlamaGen GPT (SPEC section 6): pre-norm LLaMA blocks, fused wqkv,
+/// PAR/LlamaGen GPT (docs/METHOD.md, "The transformer"): pre-norm LLaMA blocks, fused wqkv,
 /// SwiGLU, rotary on (t, y, x), a group mask given as per-row key limits.
 public final class GPT: @unchecked Sendable {
     public let config: GPTConfig

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A token's place in the cube; rotary angles come from it (SPEC section 4).
+/// A token's place in the cube; rotary angles come from it (docs/METHOD.md, "Rotary positions").
 public struct Cell: Sendable, Equatable {
     public var t: Int, y: Int, x: Int
     public init(t: Int, y: Int, x: Int) { self.t = t; self.y = y; self.x = x }

@@ -78,7 +78,7 @@ final class Scaler {
     }
 }
 
-// AVFrame.data / linesize arrive in Swift as 8-tuples (PLATFORM.md).
+// AVFrame.data / linesize arrive in Swift as 8-tuples: these unpack them.
 private func withPlanes<R>(_ frame: UnsafePointer<AVFrame>,
                            _ body: ([UnsafePointer<UInt8>?], [Int32]) -> R) -> R {
     let f = frame.pointee

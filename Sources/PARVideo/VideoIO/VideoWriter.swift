@@ -222,7 +222,7 @@ public enum VideoWriter {
                 if rc == cff_averror_eagain() || rc == cff_averror_eof() { return }
                 try ffcheck(rc, "encoding \(path) failed")
                 // Without a duration the MP4 edit list hides the last frame;
-                // set it in codec time base, then rescale (PLATFORM.md).
+                // one frame in the codec's time base, rescaled with the stamps.
                 packet.pointee.duration = 1
                 av_packet_rescale_ts(packet, ctx.pointee.time_base, stream.pointee.time_base)
                 packet.pointee.stream_index = stream.pointee.index

@@ -22,7 +22,7 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
     }
 }
 
-/// How rotary positions are assigned (SPEC section 4).
+/// How rotary positions are assigned (docs/METHOD.md, "Rotary positions").
 public enum RopeMode: String, Codable, Sendable {
     case twoD = "2d", threeD = "3d"
 }
@@ -92,7 +92,7 @@ public struct GPTConfig: Codable, Sendable, Equatable {
         return (h + multipleOf - 1) / multipleOf * multipleOf
     }
     public var tokensPerClip: Int { cube.reduce(1, *) }
-    /// Decode steps: n + (N - n) / n (SPEC section 5).
+    /// Decode steps: n + (N - n) / n (docs/METHOD.md, "Schedule").
     public var steps: Int { parallel + (tokensPerClip - parallel) / parallel }
 
     /// Limits on a config's sizes: far above any PAR model (the paper's is
