@@ -14,8 +14,9 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     case "bundle": fuzzBundleConfig(String(decoding: raw, as: UTF8.self))
     case "npy": fuzzNPY(raw)
     case "manifest": fuzzManifest(raw)
+    case "runjson": fuzzRunSettings(raw)
     default:
-        FileHandle.standardError.write(Data("set PAR_FUZZ_TARGET to safetensors, bundle, npy or manifest\n".utf8))
+        FileHandle.standardError.write(Data("set PAR_FUZZ_TARGET to safetensors, bundle, npy, manifest or runjson\n".utf8))
         exit(2)
     }
     return 0
@@ -65,4 +66,15 @@ func fuzzNPY(_ bytes: UnsafeRawBufferPointer) {
 func fuzzManifest(_ bytes: UnsafeRawBufferPointer) {
     guard let (entries, goodEnd) = try? Manifest.parse([UInt8](bytes), path: "fuzz") else { return }
     precondition(goodEnd <= bytes.count && entries.count <= bytes.count, "manifest parse went past its input")
+}
+
+/// A batch run's run.json: what decodes is within the limits a run can have
+/// (merge loops over `clips`) and survives writing and reading back.
+func fuzzRunSettings(_ bytes: UnsafeRawBufferPointer) {
+    guard let s = try? RunSettings.decode(Data(bytes), path: "fuzz") else { return }
+    precondition((1...BatchPlan.maxClips).contains(s.clips), "clips out of range")
+    precondition(s.shardValue.index < s.shardValue.count && s.shardValue.description == s.shard, "shard not K/N")
+    precondition(BatchFormat(rawValue: s.format) != nil, "unknown format")
+    let again = try! RunSettings.decode(try! s.encoded(), path: "fuzz")
+    precondition(again.differences(from: s).isEmpty && again.shard == s.shard, "run.json does not survive a round trip")
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # libFuzzer harness for the parsers of files par-video reads (docs/FUZZING.md).
 #   Fuzz/fuzz.sh build                  compile .build/fuzz/par-video-fuzz
-#   Fuzz/fuzz.sh run TARGET SECONDS     fuzz one target (safetensors, bundle, npy, manifest)
+#   Fuzz/fuzz.sh run TARGET SECONDS     fuzz one target (safetensors, bundle, npy, manifest, runjson)
 #   Fuzz/fuzz.sh all SECONDS [JOBS]     every target, JOBS at a time (default 1)
 # The harness is Fuzz/FuzzTargets.swift compiled with the library's own parser
 # sources under -sanitize=fuzzer,address. A crash, a hang (10 s), a sanitizer
@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=.build/fuzz
 BIN=$OUT/par-video-fuzz
-TARGETS=(safetensors bundle npy manifest)
+TARGETS=(safetensors bundle npy manifest runjson)
 SOURCES=(
   Fuzz/FuzzTargets.swift
   Sources/PARVideo/InputFile.swift
@@ -24,7 +24,10 @@ SOURCES=(
   Sources/PARVideo/Tokenizer/FSQ.swift
   Sources/PARVideo/Pipeline/NPY.swift
   Sources/PARVideo/Pipeline/NPYHeader.swift
-  Sources/PARVideo/Pipeline/Manifest.swift
+  Sources/PARVideo/Batch/BatchError.swift
+  Sources/PARVideo/Batch/BatchPlan.swift
+  Sources/PARVideo/Batch/Manifest.swift
+  Sources/PARVideo/Batch/RunSettings.swift
   Sources/PARVideo/VideoIO/AtomicOutput.swift
   Sources/PARVideo/VideoIO/VideoIOError.swift
 )
@@ -42,7 +45,7 @@ build() {
     "${SOURCES[@]}" -o "$BIN" 2> >(grep -v "Cannot export local symbol" >&2)
 }
 
-# Seed corpus from the test fixtures (and the hand-written manifests in Fuzz/seeds).
+# Seed corpus from the test fixtures (and the hand-written manifests and run.json files in Fuzz/seeds).
 seed() {
   local t=$1 dir=$OUT/corpus/$1
   mkdir -p "$dir"
@@ -51,6 +54,7 @@ seed() {
                    cp -n "$f" "$dir/seed-$(echo "$f" | tr / _)"; done ;;
     npy)         find Tests/Fixtures -name '*.npy' | while read -r f; do cp -n "$f" "$dir/seed-$(echo "$f" | tr / _)"; done ;;
     manifest)    cp -n Fuzz/seeds/manifest/* "$dir/" ;;
+    runjson)     cp -n Fuzz/seeds/runjson/* "$dir/" ;;
     bundle)      # the par_video metadata text of every fixture bundle
                  find Tests/Fixtures -name '*.safetensors' | while read -r f; do
                    local n

@@ -43,7 +43,7 @@ struct BatchCommand: ParsableCommand {
     var output: String
 
     @Option(name: .long, help: ArgumentHelp("mp4: DIR/<clip>.mp4; frames: DIR/<clip>/000000.png ...; both.", valueName: "mp4|frames|both"))
-    var format: OutputFormat = .mp4
+    var format: BatchFormat = .mp4
 
     @Option(name: .long, help: ArgumentHelp("Clips sharing each forward pass, 1...256.", valueName: "B"))
     var batch: Int = 1
@@ -90,7 +90,7 @@ struct BatchCommand: ParsableCommand {
         do {
             if let count { try BatchPlan.checkSize(count, what: "--count \(count)") }
             if let perClass { try BatchPlan.checkSize(perClass, what: "--per-class \(perClass)") }
-        } catch let e as BatchPlanError { throw ValidationError(e.description) }
+        } catch let e as BatchError { throw ValidationError(e.description) }
         if labels != nil, count == nil { throw ValidationError("--labels needs --count N") }
         if let labels {
             try checkInput(labels, option: "--labels", allow: [.file])
@@ -98,7 +98,7 @@ struct BatchCommand: ParsableCommand {
         }
         if let frames, !(1...100_000).contains(frames) { throw ValidationError("--frames \(frames): must be in 1...100000") }
         guard (1...256).contains(batch) else { throw ValidationError("--batch \(batch): must be in 1...256") }
-        if let shard { do { _ = try Shard(parsing: shard) } catch let e as BatchPlanError { throw ValidationError(e.description) } }
+        if let shard { do { _ = try Shard(parsing: shard) } catch let e as BatchError { throw ValidationError(e.description) } }
         if actions.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--actions: empty list") }
         try size?.validate("--size")
         guard fps.isFinite, fps >= VideoWriter.minimumFPS, fps <= 240 else {
@@ -110,7 +110,7 @@ struct BatchCommand: ParsableCommand {
             guard parallel >= 1, s * s == parallel else { throw ValidationError("--parallel \(parallel): must be a square (1, 4, 16, ...)") }
         }
         try ThreadCount.check(threads)
-        try encoding.check(format: format)
+        try encoding.check(format: format == .frames ? .frames : .mp4)
         if let model { try checkInput(model, option: "--model") }
         try checkOutputFolder()
     }
@@ -156,137 +156,54 @@ struct BatchCommand: ParsableCommand {
         let classes = pipeline.config.numClasses
         let actionIDs = try resolvedActions(catalog: pipeline.actions, classes: classes)
 
-        // The whole run's clip list, then this shard's slice of it.
-        let plan: [ClipSpec]
-        do {
+        let progress = BatchProgress(enabled: !quiet && !json)
+        let summary = try reportingBatchErrors {
+            let clips: BatchJob.Clips
             if let perClass {
-                let (total, overflow) = actionIDs.count.multipliedReportingOverflow(by: perClass)
-                try BatchPlan.checkSize(overflow ? Int.max : total, what: "--per-class \(perClass) over \(actionIDs.count) classes")
-                plan = BatchPlan.perClass(actions: actionIDs, clipsPerClass: perClass, baseSeed: seed)
+                clips = .perClass(perClass)
             } else {
                 let labelIDs = try labels.map { path in
                     try BatchPlan.readLabels(path: path) { try resolve($0, catalog: pipeline.actions, classes: classes, option: "label") }
                 }
-                plan = try BatchPlan.count(count!, actions: actionIDs, labels: labelIDs, baseSeed: seed)
+                clips = .count(count!, labels: labelIDs)
             }
-        } catch let e as BatchPlanError { throw ValidationError(e.description) }
-        let shardValue = try shard.map { try Shard(parsing: $0) } ?? .whole
-        let mine = plan.filter(shardValue.contains)
-
-        let options = sampling.options(pipeline.config.sampling)
-        let (width, height) = size.map { ($0.width, $0.height) } ?? pipeline.frameSize
-        let encode = encoding.options(fps: fps, size: size)
-        let clipFrames = frames ?? pipeline.clipFrames
-        // What the encoders refuse is refused now, before the run folder exists.
-        do {
-            try ClipOutput.preflightEncoders(width: pipeline.frameSize.width, height: pipeline.frameSize.height, fps: fps,
-                                             mp4: format != .frames, frames: format != .mp4, options: encode, path: output)
-        } catch let e as VideoIOError { throw ValidationError(e.description) }
-
-        var planHash = FNV()
-        for c in plan { planHash.add(UInt64(c.index)); planHash.add(UInt64(c.action)); planHash.add(c.seed) }
-        let settings = RunSettings(
-            version: PARVideo.version, model: RunFolder.modelIdentity(ModelLocator.bundles(at: modelPath)),
-            actions: actionIDs, perClass: perClass, count: count, clips: plan.count, plan: planHash.hex, seed: seed,
-            parallel: pipeline.config.parallel, cfg: options.cfgScale, temperature: options.temperature,
-            topK: options.topK, topP: options.topP, fps: fps, width: width, height: height, frames: clipFrames,
-            format: format.rawValue, codec: "\(encoding.codec)", crf: encoding.crf, preset: encoding.preset, shard: shardValue.description, batch: batch)
-
-        // The run folder: settings first (refuse a different run), then the manifest.
-        let dir = URL(fileURLWithPath: output)
-        let created = !FileManager.default.fileExists(atPath: dir.path)
-        if created {
-            guard mkdir(dir.path, 0o755) == 0 else {
-                throw RunError("cannot create folder \(output): \(String(cString: strerror(errno)))")
-            }
+            let job = BatchJob(actions: actionIDs, clips: clips, seed: seed, format: format, batch: batch, frames: frames,
+                               fps: fps, sampling: sampling.options(pipeline.config.sampling),
+                               encode: encoding.options(fps: fps, size: size),
+                               shard: try shard.map { try Shard(parsing: $0) } ?? .whole)
+            let runner = try BatchRunner(pipeline: pipeline, job: job,
+                                         modelIdentity: RunFolder.modelIdentity(ModelLocator.bundles(at: modelPath)), output: output)
+            defer { progress.end() }
+            return try runner.run(progress: progress.handle)
         }
-        let files = RunFiles(dir: dir, shard: shardValue)
-        if FileManager.default.fileExists(atPath: files.run.path) {
-            let old = try RunSettings.read(files.run)
-            let diff = settings.differences(from: old)
-            guard diff.isEmpty else {
-                throw ValidationError("\(output) holds a different run (\(diff.joined(separator: "; "))); "
-                                      + "rerun with its settings to resume, or use another -o")
-            }
-        } else {
-            do { try settings.write(files.run) } catch {
-                if created { rmdir(dir.path) }
-                throw RunError("\(error)")
-            }
-        }
-        let owned = Set(mine.map(\.name) + [files.run, files.manifest, files.labels].map(\.lastPathComponent))
-        _ = RunFolder.sweep(dir, owned: owned)
-        let manifest: Manifest
-        do { manifest = try Manifest(path: files.manifest.path) } catch let e as ManifestError { throw RunError(e.description) }
-
-        let done = RunFolder.finished(manifest.entries, in: dir, format: format)
-        let todo = mine.filter { done[$0.name] == nil }
-        let progress = BatchProgress(total: todo.count, skipped: mine.count - todo.count, enabled: !quiet && !json)
-        progress.started()
-        let modelID = settings.model
-        var lastLabels = DispatchTime.now().uptimeNanoseconds
-        var rendered = 0
-        var timings = RenderTimings()
-        do {
-            for start in stride(from: 0, to: todo.count, by: batch) {
-                let group = Array(todo[start..<min(start + batch, todo.count)])
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                // At the clip length this is the ordinary render; beyond it, extensions follow.
-                let clips = try pipeline.render(actions: group.map(\.action), seeds: group.map(\.seed), options: options,
-                                                fps: fps, frames: clipFrames, timings: &timings, progress: progress.step)
-                let perClip = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9 / Double(group.count)
-                for (spec, clip) in zip(group, clips) {
-                    let paths = RunFolder.paths(of: spec.name, format: format)
-                    let mp4 = format == .frames ? nil : dir.appendingPathComponent("\(spec.name).mp4")
-                    let frames = format == .mp4 ? nil : dir.appendingPathComponent(spec.name)
-                    let t1 = DispatchTime.now().uptimeNanoseconds
-                    try ClipOutput.write(clip.frames, mp4: mp4, frames: frames, options: encode)
-                    let seconds = perClip + Double(DispatchTime.now().uptimeNanoseconds - t1) * 1e-9
-                    let name = pipeline.actionName(spec.action)
-                    let entry = ManifestEntry(
-                        clip: spec.name, index: spec.index, paths: paths, action: spec.action, actionName: name,
-                        seed: spec.seed, parallel: pipeline.config.parallel, steps: pipeline.generator.steps,
-                        seconds: (seconds * 1000).rounded() / 1000, frames: clip.frames.count, width: width, height: height,
-                        fps: Int(fps.rounded()), cfg: options.cfgScale, temperature: options.temperature, topK: options.topK,
-                        topP: options.topP, model: modelID, version: PARVideo.version)
-                    do { try manifest.append(entry) } catch {
-                        // Not in the manifest, so not finished: leave no clip that looks it.
-                        for p in paths { try? FileManager.default.removeItem(at: dir.appendingPathComponent(p)) }
-                        throw error
-                    }
-                    rendered += 1
-                    progress.finished(clip: spec.name, label: name)
-                }
-                // labels.csv follows the manifest every half minute, so a long run has a usable one.
-                if DispatchTime.now().uptimeNanoseconds - lastLabels > 30_000_000_000 {
-                    try RunFolder.writeLabels(manifest.entries, to: files.labels)
-                    lastLabels = DispatchTime.now().uptimeNanoseconds
-                }
-            }
-            try RunFolder.writeLabels(manifest.entries, to: files.labels)
-        } catch {
-            progress.end()
-            try? RunFolder.writeLabels(manifest.entries, to: files.labels)
-            let kept = RunFolder.finished(manifest.entries, in: dir, format: format).count
-            throw RunError("\(error) (\(kept) finished clips are kept in \(output); rerun the same command to resume)")
-        }
-        progress.end()
-
-        let finished = RunFolder.finished(manifest.entries, in: dir, format: format).count
+        let files = summary.files
         if json {
             let obj: [String: Any] = [
-                "output": output, "clips": mine.count, "rendered": rendered, "skipped": mine.count - todo.count,
-                "finished": finished, "shard": shardValue.description, "batch": batch,
+                "output": output, "clips": summary.clips, "rendered": summary.rendered, "skipped": summary.skipped,
+                "finished": summary.finished, "shard": files.shard.description, "batch": batch,
                 "seconds": (progress.elapsed * 1000).rounded() / 1000,
-                "clips_per_hour": progress.elapsed > 0 ? (Double(rendered) / progress.elapsed * 3600).rounded() : 0,
+                "clips_per_hour": progress.elapsed > 0 ? (Double(summary.rendered) / progress.elapsed * 3600).rounded() : 0,
                 "manifest": files.manifest.path, "labels": files.labels.path,
             ]
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
         } else if !quiet {
             print(String(format: "%@: %d clips rendered, %d already there, %d/%d finished; %.1f s (%.2f clips/s)",
-                         output, rendered, mine.count - todo.count, finished, mine.count, progress.elapsed,
+                         output, summary.rendered, summary.skipped, summary.finished, summary.clips, progress.elapsed,
                          progress.clipsPerSecond))
+        }
+    }
+}
+
+extension BatchFormat: ExpressibleByArgument {}
+
+/// The library's batch errors as the CLI reports them: a command to change
+/// exits 2 (as a usage error), a failure while working exits 1.
+func reportingBatchErrors<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as BatchError {
+        switch e.kind {
+        case .usage: throw ValidationError(e.description)
+        case .failure: throw RunError(e.description)
         }
     }
 }

@@ -4,24 +4,32 @@ import PARVideo
 /// Batch progress on stderr: on a terminal one bar rewritten in place, else
 /// one plain line per finished clip (for logs of cluster jobs).
 final class BatchProgress {
-    let total: Int
-    let skipped: Int
     let terminal: Bool
     let enabled: Bool
+    private var total = 0
+    private var skipped = 0
     private var done = 0
-    private let start = DispatchTime.now().uptimeNanoseconds
+    private var start = DispatchTime.now().uptimeNanoseconds
 
-    init(total: Int, skipped: Int, enabled: Bool, terminal: Bool = isatty(2) != 0) {
-        self.total = total
-        self.skipped = skipped
+    init(enabled: Bool, terminal: Bool = isatty(2) != 0) {
         self.enabled = enabled
         self.terminal = terminal
+    }
+
+    /// The runner's events (BatchRunner.Event).
+    func handle(_ event: BatchRunner.Event) {
+        switch event {
+        case .started(let toRender, let skipped): started(total: toRender, skipped: skipped)
+        case .step(let p): step(p)
+        case .finished(let clip, let name): finished(clip: clip.name, label: name)
+        }
     }
 
     var elapsed: Double { Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 }
     var clipsPerSecond: Double { elapsed > 0 ? Double(done) / elapsed : 0 }
 
-    func started() {
+    func started(total: Int, skipped: Int) {
+        (self.total, self.skipped, start) = (total, skipped, DispatchTime.now().uptimeNanoseconds)
         guard enabled else { return }
         let resumed = skipped > 0 ? " (\(skipped) already finished, skipped)" : ""
         emit("batch: \(total) clips to render\(resumed)\n")

@@ -32,7 +32,7 @@ final class BatchPlanTests: XCTestCase {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("labels-\(UUID()).csv")
         defer { try? FileManager.default.removeItem(at: url) }
         try "clip,label\nclip_000000_a005,5\nclip_000001_a002,2\n".write(to: url, atomically: true, encoding: .utf8)
-        let labels = try BatchPlan.readLabels(path: url.path) { guard let v = Int($0) else { throw BatchPlanError("bad \($0)") }; return v }
+        let labels = try BatchPlan.readLabels(path: url.path) { guard let v = Int($0) else { throw BatchError.usage("bad \($0)") }; return v }
         XCTAssertEqual(labels, [5, 2])
         let clips = try BatchPlan.count(2, actions: [], labels: labels, baseSeed: 9)
         XCTAssertEqual(clips.map(\.action), [5, 2])

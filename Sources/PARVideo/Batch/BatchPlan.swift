@@ -30,6 +30,32 @@ public func clipSeed(base: UInt64, index: Int) -> UInt64 {
     return z ^ (z >> 31)
 }
 
+/// A 64-bit seed written to JSON as a decimal string: jq, JavaScript and
+/// pandas read a JSON number above 2^53 as another number. A number is read
+/// too (run folders written before seeds were strings).
+public struct JSONSeed: Codable, Equatable, Sendable {
+    public var value: UInt64
+    public init(_ value: UInt64) { self.value = value }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let text = try? c.decode(String.self) {
+            // Canonical digits only: one seed has one spelling.
+            guard let v = UInt64(text), String(v) == text else {
+                throw DecodingError.dataCorruptedError(in: c, debugDescription: "seed '\(text)' is not a decimal UInt64")
+            }
+            value = v
+        } else {
+            value = try c.decode(UInt64.self)
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(String(value))
+    }
+}
+
 /// `K/N`: the K-th (0-based, as SLURM_ARRAY_TASK_ID counts) of N disjoint slices.
 public struct Shard: Equatable, Sendable, CustomStringConvertible {
     public let index: Int
@@ -46,10 +72,12 @@ public struct Shard: Equatable, Sendable, CustomStringConvertible {
     public init(parsing text: String) throws {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let k = Int(parts[0]), let n = Int(parts[1]) else {
-            throw BatchPlanError("--shard must be K/N (for example 0/4), got '\(text)'")
+            throw BatchError.usage("--shard must be K/N (for example 0/4), got '\(text)'")
         }
         guard n >= 1, k >= 0, k < n else {
-            throw BatchPlanError("--shard \(text): need 0 <= K < N (K counts from 0, as SLURM_ARRAY_TASK_ID)")
+            // K >= N = 1 is what a resubmitted array task gets from $SLURM_ARRAY_TASK_COUNT.
+            let hint = n == 1 && k >= 1 ? "; a resubmitted job array task has SLURM_ARRAY_TASK_COUNT 1, so write the shard count into the job script (--shard $SLURM_ARRAY_TASK_ID/N, docs/BATCH.md)" : ""
+            throw BatchError.usage("--shard \(text): need 0 <= K < N (K counts from 0, as SLURM_ARRAY_TASK_ID)\(hint)")
         }
         self.init(index: k, count: n)
     }
@@ -59,11 +87,6 @@ public struct Shard: Equatable, Sendable, CustomStringConvertible {
     public func contains(_ clip: ClipSpec) -> Bool { clip.index % count == index }
 
     public var description: String { "\(index)/\(count)" }
-}
-
-public struct BatchPlanError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }
 
 public enum BatchPlan {
@@ -77,7 +100,7 @@ public enum BatchPlan {
     /// Refuses a run of `clips` clips (checked before any plan is built).
     public static func checkSize(_ clips: Int, what: String) throws {
         guard clips <= maxClips else {
-            throw BatchPlanError("\(what) makes \(clips) clips, more than the \(maxClips) one run may have; split it over several run folders")
+            throw BatchError.usage("\(what) makes \(clips) clips, more than the \(maxClips) one run may have; split it over several run folders")
         }
     }
 
@@ -100,11 +123,11 @@ public enum BatchPlan {
     public static func count(_ count: Int, actions: [Int], labels: [Int]?, baseSeed: UInt64) throws -> [ClipSpec] {
         if let labels {
             guard labels.count >= count else {
-                throw BatchPlanError("the label file has \(labels.count) labels, fewer than --count \(count)")
+                throw BatchError.usage("the label file has \(labels.count) labels, fewer than --count \(count)")
             }
             return (0..<count).map { ClipSpec(index: $0, action: labels[$0], seed: clipSeed(base: baseSeed, index: $0)) }
         }
-        guard !actions.isEmpty else { throw BatchPlanError("no actions to render") }
+        guard !actions.isEmpty else { throw BatchError.usage("no actions to render") }
         return (0..<count).map {
             ClipSpec(index: $0, action: actions[$0 % actions.count], seed: clipSeed(base: baseSeed, index: $0))
         }
@@ -115,9 +138,9 @@ public enum BatchPlan {
     public static func readLabels(path: String, resolve: (String) throws -> Int) throws -> [Int] {
         let data: Data
         do { data = try InputFile.read(path, limit: 64 << 20) } catch let e as InputFileError {
-            throw BatchPlanError("cannot read label file \(e.description)")
+            throw BatchError.usage("cannot read label file \(e.description)")
         }
-        guard let text = String(data: data, encoding: .utf8) else { throw BatchPlanError("label file \(path) is not UTF-8 text") }
+        guard let text = String(data: data, encoding: .utf8) else { throw BatchError.usage("label file \(path) is not UTF-8 text") }
         var labels: [Int] = []
         for (lineNumber, raw) in text.split(whereSeparator: \.isNewline).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
@@ -125,7 +148,7 @@ public enum BatchPlan {
             let field = String(line.split(separator: ",").last ?? "").trimmingCharacters(in: .whitespaces)
             if lineNumber == 0, field.lowercased() == "label" || field.lowercased() == "action" { continue }
             do { labels.append(try resolve(field)) } catch {
-                throw BatchPlanError("\(path):\(lineNumber + 1): \(error)")
+                throw BatchError.usage("\(path):\(lineNumber + 1): \(error)")
             }
             if labels.count == maxClips { break }  // no run uses more
         }

@@ -9,7 +9,12 @@ public struct ManifestEntry: Codable, Equatable, Sendable {
     public var paths: [String]
     public var action: Int
     public var actionName: String
-    public var seed: UInt64
+    /// The clip's own seed (`clipSeed`), written as a string (JSONSeed).
+    public var seed: UInt64 {
+        get { seedText.value }
+        set { seedText = JSONSeed(newValue) }
+    }
+    var seedText: JSONSeed
     public var parallel: Int
     public var steps: Int
     public var seconds: Double
@@ -26,7 +31,7 @@ public struct ManifestEntry: Codable, Equatable, Sendable {
     public var version: String
 
     enum CodingKeys: String, CodingKey {
-        case clip, index, paths, action, actionName = "action_name", seed, parallel, steps, seconds
+        case clip, index, paths, action, actionName = "action_name", seedText = "seed", parallel, steps, seconds
         case frames, width, height, fps, cfg, temperature, topK = "top_k", topP = "top_p", model, version
     }
 
@@ -34,16 +39,11 @@ public struct ManifestEntry: Codable, Equatable, Sendable {
                 parallel: Int, steps: Int, seconds: Double, frames: Int, width: Int, height: Int, fps: Int,
                 cfg: Float, temperature: Float, topK: Int, topP: Float, model: String, version: String) {
         self.clip = clip; self.index = index; self.paths = paths; self.action = action
-        self.actionName = actionName; self.seed = seed; self.parallel = parallel; self.steps = steps
+        self.actionName = actionName; self.seedText = JSONSeed(seed); self.parallel = parallel; self.steps = steps
         self.seconds = seconds; self.frames = frames; self.width = width; self.height = height; self.fps = fps
         self.cfg = cfg; self.temperature = temperature; self.topK = topK; self.topP = topP
         self.model = model; self.version = version
     }
-}
-
-public struct ManifestError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }
 
 /// An append-only JSONL manifest. A process killed mid-write leaves at most a
@@ -57,7 +57,7 @@ public final class Manifest {
     public init(path: String) throws {
         self.path = path
         do { fd = try InputFile.openChecked(path, flags: O_RDWR | O_CREAT | O_APPEND) } catch let e as InputFileError {
-            throw ManifestError("cannot open manifest \(e.description)")
+            throw BatchError.failure("cannot open manifest \(e.description)")
         }
         do { try load() } catch { close(fd); throw error }
     }
@@ -70,7 +70,7 @@ public final class Manifest {
     public static func entries(readingOnly path: String) throws -> [ManifestEntry] {
         let data: Data
         do { data = try InputFile.read(path, limit: maxBytes) } catch let e as InputFileError {
-            throw ManifestError("cannot read manifest \(e.description)")
+            throw BatchError.failure("cannot read manifest \(e.description)")
         }
         return try parse([UInt8](data), path: path).entries
     }
@@ -80,22 +80,22 @@ public final class Manifest {
 
     private func load() throws {
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw ManifestError("cannot stat manifest \(path)") }
+        guard fstat(fd, &st) == 0 else { throw BatchError.failure("cannot stat manifest \(path)") }
         let size = Int(st.st_size)
-        guard size <= Self.maxBytes else { throw ManifestError("\(path): \(size) bytes, more than the \(Self.maxBytes) a manifest may have") }
+        guard size <= Self.maxBytes else { throw BatchError.failure("\(path): \(size) bytes, more than the \(Self.maxBytes) a manifest may have") }
         var bytes = [UInt8](repeating: 0, count: size)
         var offset = 0
         while offset < size {
             let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + offset, size - offset, off_t(offset)) }
             if n < 0, errno == EINTR { continue }
-            guard n > 0 else { throw ManifestError("cannot read manifest \(path): \(String(cString: strerror(errno)))") }
+            guard n > 0 else { throw BatchError.failure("cannot read manifest \(path): \(String(cString: strerror(errno)))") }
             offset += n
         }
         let (parsed, goodEnd) = try Self.parse(bytes, path: path)
         entries = parsed
         if goodEnd < bytes.count {
             guard ftruncate(fd, off_t(goodEnd)) == 0 else {
-                throw ManifestError("cannot repair torn manifest \(path): \(String(cString: strerror(errno)))")
+                throw BatchError.failure("cannot repair torn manifest \(path): \(String(cString: strerror(errno)))")
             }
         }
     }
@@ -113,7 +113,7 @@ public final class Manifest {
                 guard let entry = try? decoder.decode(ManifestEntry.self, from: line) else {
                     // Only the last line can be torn; damage earlier means someone edited the file.
                     if bytes[(newline + 1)...].contains(where: { $0 != UInt8(ascii: "\n") }) {
-                        throw ManifestError("\(path): line \(entries.count + 1) is not a manifest entry")
+                        throw BatchError.failure("\(path): line \(entries.count + 1) is not a manifest entry")
                     }
                     break
                 }
@@ -147,12 +147,12 @@ public final class Manifest {
                 let reason = n < 0 ? String(cString: strerror(errno)) : "no progress writing"
                 // Undo a partial line so the file stays a valid manifest.
                 if start >= 0 { _ = ftruncate(fd, start) }
-                throw ManifestError("cannot append to manifest \(path): \(reason)")
+                throw BatchError.failure("cannot append to manifest \(path): \(reason)")
             }
             offset += n
         }
         guard fsync(fd) == 0 else {
-            throw ManifestError("cannot sync manifest \(path): \(String(cString: strerror(errno)))")
+            throw BatchError.failure("cannot sync manifest \(path): \(String(cString: strerror(errno)))")
         }
         entries.append(entry)
     }
