@@ -65,7 +65,7 @@ struct BatchCommand: ParsableCommand {
 
     @OptionGroup(title: "Sampling") var sampling: SamplingFlags
 
-    @Option(name: .long, help: ArgumentHelp("Compute threads, 1...1024. (default: the CPUs this process may run on)", valueName: "N"))
+    @Option(name: .long, help: ArgumentHelp("Compute threads, 1...1024. (default: the CPUs this process may run on, \(ThreadCount.available) here)", valueName: "N"))
     var threads: Int?
 
     @OptionGroup(title: "Encoding") var encoding: EncodingFlags

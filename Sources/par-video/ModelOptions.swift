@@ -9,7 +9,7 @@ struct BundleOptions: ParsableArguments {
                                             valueName: "PATH"))
     var model: String?
 
-    @Option(name: .long, help: ArgumentHelp("Compute threads, 1...1024. (default: the CPUs this process may run on)", valueName: "N"))
+    @Option(name: .long, help: ArgumentHelp("Compute threads, 1...1024. (default: the CPUs this process may run on, \(ThreadCount.available) here)", valueName: "N"))
     var threads: Int?
 
     func validate() throws {
@@ -28,7 +28,7 @@ struct BundleOptions: ParsableArguments {
 
     /// Sets the thread count and opens the bundle.
     func open() throws -> (bundle: ModelBundle, path: String) {
-        if let threads { Parallel.threads = threads }
+        ThreadCount.use(threads)
         let path = try path()
         do { return (try ModelBundle.load(path), path) } catch let e as WeightsError { throw RunError(e.description) }
     }
