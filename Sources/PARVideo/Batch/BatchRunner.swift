@@ -39,7 +39,7 @@ public final class BatchRunner {
     public enum Event {
         case started(toRender: Int, skipped: Int)
         /// A step of the batch in flight.
-        case step(StepProgress)
+        case step(RenderProgress)
         case finished(ClipSpec, actionName: String)
     }
 
