@@ -1,28 +1,26 @@
 import ArgumentParser
 import Foundation
 import PARVideo
-import COpenBLAS
+
+extension DecodeBenchmark.Preset: ExpressibleByArgument {}
 
 /// `par-video bench`: decode speed on random weights made in memory, against
-/// this machine's roofline.
+/// this machine's roofline (the work is DecodeBenchmark's).
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Time the decoder on random weights for n = 1, 4, 16 and B = 1, 8 against the roofline.")
 
-    enum Preset: String, ExpressibleByArgument, CaseIterable {
-        case paper, small
-    }
-
-    @Option(name: .long, help: "paper: 36 layers, dim 1280, 20 heads, vocab 64000, 101 classes, 5x16x16, 3d; small: 8 layers, dim 256, 8 heads, vocab 1000, 5x8x8.")
-    var config: Preset = .small
+    @Option(name: .long, help: "paper: PAR's UCF-101 model (36 layers, dim 1280, 20 heads, vocab 64000, 5x16x16, 3d); small: 8 layers, dim 256, 8 heads, vocab 1000, 5x8x8.")
+    var config: DecodeBenchmark.Preset = .small
     @Option(name: .long, help: "Use only the first L layers (shortens paper-scale runs).") var layers: Int?
     @Option(name: .long, help: "Weight dtype: f32, f16 or bf16.") var dtype: String = "f32"
     @Option(name: .long, parsing: .upToNextOption, help: "Tokens per step to run.") var parallel: [Int] = [1, 4, 16]
     @Option(name: .long, parsing: .upToNextOption, help: "Clips per batch to run.") var batch: [Int] = [1, 8]
-    @Option(name: .long, help: "CFG scale (1 = no unconditional batch).") var cfg: Float = 1.15
-    @Option(name: .long, help: "Top-k of the sampler.") var topK: Int = 8000
-    @Option(name: .long, help: "Threads.") var threads: Int = 2
+    @Option(name: .long, help: "CFG scale of the benchmark (1 = no unconditional batch); PAR's paper setting.") var cfg: Float = 1.15
+    @Option(name: .long, help: "Top-k of the benchmark's sampler; PAR's paper setting.") var topK: Int = 8000
+    @Option(name: .long, help: ArgumentHelp("Compute threads, 1...1024. (default: the CPUs this process may run on, \(ThreadCount.available) here)", valueName: "N"))
+    var threads: Int?
     @Option(name: .long, help: "Runs of each (n, B); the row shows the run with the median share and the range of all.") var repeats: Int = 1
     @Flag(name: .long, help: "Instead: time the matrix-product kernels alone on a 64000 x 1280 matrix.") var kernels = false
 
@@ -31,139 +29,19 @@ struct BenchCommand: ParsableCommand {
         if let b = batch.first(where: { $0 < 1 }) { throw ValidationError("--batch \(b): must be at least 1") }
         if let n = parallel.first(where: { $0 < 1 }) { throw ValidationError("--parallel \(n): must be at least 1") }
         do { try SamplingOptions(cfgScale: cfg, topK: topK).validate() } catch let e as WeightsError { throw ValidationError(e.description) }
+        guard ["f32", "f16", "bf16"].contains(dtype) else { throw ValidationError("--dtype must be f32, f16 or bf16") }
+        guard repeats >= 1 else { throw ValidationError("--repeats must be >= 1") }
+        if let layers, !(1...config.config.nLayer).contains(layers) { throw ValidationError("--layers must be in 1...\(config.config.nLayer)") }
     }
 
     func run() throws {
-        Parallel.threads = threads
-        guard let dt = ["f32": DType.f32, "f16": .f16, "bf16": .bf16][dtype] else {
-            throw ValidationError("--dtype must be f32, f16 or bf16")
-        }
-        guard repeats >= 1 else { throw ValidationError("--repeats must be >= 1") }
-        if kernels { return kernelTable() }
-        var c: GPTConfig
-        switch config {
-        case .paper: c = GPTConfig(dim: 1280, nLayer: 36, nHead: 20, vocabSize: 64000, numClasses: 101, cube: [5, 16, 16], parallel: 16, rope: .threeD)
-        case .small: c = GPTConfig(dim: 256, nLayer: 8, nHead: 8, vocabSize: 1000, numClasses: 101, cube: [5, 8, 8], parallel: 16, rope: .threeD)
-        }
+        ThreadCount.use(threads)
+        if kernels { return DecodeBenchmark.kernelTable() }
+        var c = config.config
         let fullLayers = c.nLayer
-        if let layers { guard layers >= 1 && layers <= fullLayers else { throw ValidationError("--layers must be in 1...\(fullLayers)") }; c.nLayer = layers }
-        c.parallel = parallel.max() ?? 16
-        try c.validate()
-        // Every (n, B) checked before any work, so a batch that cannot fit fails at once.
-        for n in parallel {
-            var cn = c
-            cn.parallel = n
-            try cn.validate()
-            for b in batch {
-                try InputLimits.checkMemory(cn.decodeBytes(batch: b, cfg: cfg != 1, threads: threads), for: "bench: n = \(n), --batch \(b)")
-            }
-        }
-
-        let weights = GPTWeights(randomFor: c, dtype: dt)
-        let N = c.tokensPerClip
-        print("# par-video bench: \(config.rawValue), \(c.nLayer)\(c.nLayer < fullLayers ? " of \(fullLayers)" : "") layers, dim \(c.dim), heads \(c.nHead), vocab \(c.vocabSize), cube \(c.cube.map(String.init).joined(separator: "x")), \(dtype) weights, \(threads) threads, OpenBLAS core \(OpenBLASCore.name)")
-        print("# weights streamed per step: \(String(format: "%.1f", Double(weights.streamedBytes) / 1e6)) MB; CFG \(cfg), top-k \(topK)")
-        print("# Other jobs share the cores, so each run reports wall-clock figures against ceilings measured just before and just")
-        print("# after it (the higher of the two: the machine's bandwidth and sgemm rate drift by up to 40% within minutes here),")
-        print("# and CPU-normalised ones (time = process CPU time / threads, ceilings likewise): what it reaches with the cores to itself.")
-        print("# CPU = process CPU time / (wall x threads). bound = max(weight bytes x steps / bandwidth, FLOPs / sgemm rate).")
-        print("")
-        let rangeHeader = repeats > 1 ? " share of \(repeats) runs |" : ""
-        print("| n | B | steps | ms/step | s/clip | tokens/s | peak RSS | GB/s | GFLOP/s | bound s | share | CPU | ms/step (cpu) | GB/s (cpu) | GFLOP/s (cpu) | share (cpu) |" + rangeHeader)
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" + (repeats > 1 ? "---|" : ""))
-        for n in parallel {
-            for b in batch {
-                var cn = c
-                cn.parallel = n
-                try cn.validate()
-                let gen = PARGenerator(model: GPT(config: cn, weights: weights))
-                let options = SamplingOptions(temperature: 1, cfgScale: cfg, topK: topK, topP: 1, seed: 1)
-                let seqs = options.usesCFG ? 2 * b : b
-                // Roofline: every step streams every weight; FLOPs are 2 per
-                // weight per row plus attention (QK and PV) over the visible keys.
-                // Under CFG the head runs on the guided rows only (GPT.forward),
-                // so its FLOPs count those rows: the bound is for the work done.
-                var flopCount = 0.0
-                let params = Double(weights.streamedBytes / dt.byteSize), headParams = Double(weights.output.bytes / dt.byteSize)
-                for step in 0..<gen.steps {
-                    let plan = gen.plan(step: step, classToken: 0, seq: [Int32](repeating: 0, count: N))
-                    let rows = Double(seqs * plan.positions.count), guided = Double(b * plan.positions.count)
-                    let keys = Double(plan.limits.reduce(0, +) * seqs)
-                    flopCount += 2 * (params - headParams) * rows + 2 * headParams * guided + 4 * keys * Double(c.dim * c.nLayer)
-                }
-                let bytes = Double(weights.streamedBytes) * Double(gen.steps)
-                var runs: [(share: Double, line: String)] = []
-                var after = (bw: Roofline.bandwidth(), flops: Roofline.sgemmFlops())
-                for _ in 0..<repeats {
-                    let before = after
-                    Roofline.resetPeakMemory()
-                    let cpu0 = Roofline.cpuSeconds(), t0 = Date()
-                    _ = try gen.generate(actions: (0..<b).map { $0 % c.numClasses }, options: options)
-                    let secs = Date().timeIntervalSince(t0), cpu = Roofline.cpuSeconds() - cpu0
-                    let peak = Double(Roofline.peakMemory()) / 1e9
-                    after = (bw: Roofline.bandwidth(), flops: Roofline.sgemmFlops())
-                    let bw = Roofline.Rate(wall: max(before.bw.wall, after.bw.wall), cpu: max(before.bw.cpu, after.bw.cpu))
-                    let flops = Roofline.Rate(wall: max(before.flops.wall, after.flops.wall), cpu: max(before.flops.cpu, after.flops.cpu))
-                    let bound = max(bytes / bw.wall, flopCount / flops.wall)
-                    let boundCPU = max(bytes / bw.cpu, flopCount / flops.cpu)
-                    let cpuTime = cpu / Double(threads)
-                    runs.append((bound / secs, String(format: "| %d | %d | %d | %.1f | %.2f | %.1f | %.2f GB | %.1f | %.0f | %.2f | %.0f%% | %.0f%% | %.1f | %.1f | %.0f | %.0f%% |",
-                                 n, b, gen.steps, secs * 1000 / Double(gen.steps), secs / Double(b),
-                                 Double(b * N) / secs, peak, bw.wall / 1e9, flops.wall / 1e9, bound, 100 * bound / secs,
-                                 100 * cpuTime / secs, cpuTime * 1000 / Double(gen.steps), bw.cpu / 1e9, flops.cpu / 1e9,
-                                 100 * boundCPU / cpuTime)))
-                }
-                let sorted = runs.sorted { $0.share < $1.share }
-                let range = repeats > 1 ? String(format: " %.0f-%.0f%% |", 100 * sorted.first!.share, 100 * sorted.last!.share) : ""
-                print(sorted[(sorted.count - 1) / 2].line + range)
-                fflush(nil)
-            }
-        }
-    }
-
-    /// GB/s of weights streamed by `matmul` for a few rows, per dtype, and
-    /// OpenBLAS sgemv on the same F32 matrix (wall and CPU-normalised).
-    func kernelTable() {
-        let rows = 64000, cols = 1280
-        print("| kernel | rows | GB/s (wall) | GB/s (cpu) | GFLOP/s (cpu) |")
-        print("|---|---|---|---|---|")
-        let x = FloatBuffer(64 * cols)
-        for i in 0..<(64 * cols) { x.ptr[i] = Float(i % 17) * 0.01 }
-        let y = FloatBuffer(64 * rows)
-        for dt in [DType.f32, .bf16, .f16] {
-            var cfg = GPTConfig(dim: cols, nLayer: 1, nHead: 20, vocabSize: rows, numClasses: 1, cube: [1, 1, 1], parallel: 1, rope: .threeD)
-            cfg.multipleOf = 256
-            let w = GPTWeights(randomFor: cfg, dtype: dt).output
-            for r in [1, 2, 4, 8, 16, 32] {
-                let rate = Roofline.best(3, work: Double(w.bytes)) { matmul(x.ptr, rows: r, w, y.ptr) }
-                let gflops: Double = rate.cpu / Double(w.bytes) * 2 * Double(rows * cols * r) / 1e9
-                print("| matmul \(dt.rawValue) | \(r) | " + String(format: "%.1f | %.1f | %.0f |", rate.wall / 1e9, rate.cpu / 1e9, gflops))
-            }
-            if dt == .f32 {
-                let wp = w.data.assumingMemoryBound(to: Float.self)
-                let rate = Roofline.best(3, work: Double(w.bytes)) {
-                    Parallel.forEach(8) { c in
-                        let j0 = c * rows / 8, n = rows / 8
-                        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(cols), 1, wp + j0 * cols, Int32(cols), x.ptr, 1, 0, y.ptr + j0, 1)
-                    }
-                }
-                let gflops: Double = rate.cpu / Double(w.bytes) * 2 * Double(rows * cols) / 1e9
-                print("| OpenBLAS sgemv F32 | 1 | " + String(format: "%.1f | %.1f | %.0f |", rate.wall / 1e9, rate.cpu / 1e9, gflops))
-                // sgemm with few rows: what the few-row kernel replaces.
-                for r in [8, 16, 32] {
-                    let rate = Roofline.best(3, work: Double(w.bytes)) {
-                        Parallel.forEach(8) { c in
-                            let j0 = c * rows / 8, n = rows / 8
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(r), Int32(n), Int32(cols),
-                                        1, x.ptr, Int32(cols), wp + j0 * cols, Int32(cols), 0, y.ptr + j0, Int32(rows))
-                        }
-                    }
-                    let gflops: Double = rate.cpu / Double(w.bytes) * 2 * Double(rows * cols * r) / 1e9
-                    print("| OpenBLAS sgemm F32 | \(r) | " + String(format: "%.1f | %.1f | %.0f |", rate.wall / 1e9, rate.cpu / 1e9, gflops))
-                }
-            }
-        }
-        let bw = Roofline.bandwidth(), fl = Roofline.sgemmFlops()
-        print(String(format: "\nread bandwidth %.1f GB/s wall, %.1f cpu; sgemm %.0f GFLOP/s wall, %.0f cpu", bw.wall / 1e9, bw.cpu / 1e9, fl.wall / 1e9, fl.cpu / 1e9))
+        if let layers { c.nLayer = layers }
+        let dt: DType = ["f32": .f32, "f16": .f16, "bf16": .bf16][dtype]!
+        try DecodeBenchmark.table(c, name: config.rawValue, fullLayers: fullLayers, dtype: dt, parallel: parallel, batch: batch,
+                                  cfg: cfg, topK: topK, repeats: repeats)
     }
 }
