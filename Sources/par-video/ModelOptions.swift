@@ -78,13 +78,6 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
-extension GPTConfig {
-    /// The model's action names (UCF-101's for a 101-class model without any) as a selection.
-    var selection: ActionSelection {
-        ActionSelection(catalog: actions.map(ActionCatalog.init) ?? (numClasses == 101 ? .ucf101 : nil), classes: numClasses)
-    }
-}
-
 extension ActionSelection {
     /// `resolve`/`parse` for an option: an unknown value exits 2 with the option's name.
     func resolve(_ text: String, option: String) throws -> Int {

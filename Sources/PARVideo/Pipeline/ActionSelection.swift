@@ -46,3 +46,11 @@ public struct ActionSelection: Sendable {
         return a...b
     }
 }
+
+extension GPTConfig {
+    /// The model's classes: its own names, UCF-101's for a 101-class model
+    /// without any, else ids only.
+    public var selection: ActionSelection {
+        ActionSelection(catalog: actions.map(ActionCatalog.init) ?? (numClasses == 101 ? .ucf101 : nil), classes: numClasses)
+    }
+}

@@ -38,7 +38,7 @@ public struct BundleSummary: Encodable {
         }
         let main = try? bundle.gpt()
         classes = main?.config.numClasses
-        actions = main.flatMap { $0.config.actions ?? ($0.config.numClasses == 101 ? ActionCatalog.ucf101.names : nil) }
+        actions = main?.config.selection.catalog?.names
         defaults = main.map { entry in
             let c = entry.config, s = c.sampling
             let shape = tok.map { $0.config.outputShape(t: c.cube[0], h: c.cube[1], w: c.cube[2]) }

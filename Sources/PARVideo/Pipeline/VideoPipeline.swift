@@ -49,10 +49,7 @@ public final class VideoPipeline {
 
     /// Class names of the model: its own list, UCF-101's for a 101-class
     /// model without one, else none (ids only).
-    public var actions: ActionCatalog? {
-        if let names = config.actions { return ActionCatalog(names: names) }
-        return config.numClasses == 101 ? .ucf101 : nil
-    }
+    public var actions: ActionCatalog? { config.selection.catalog }
 
     public func actionName(_ id: Int) -> String { actions?.names[id] ?? "class\(id)" }
 
