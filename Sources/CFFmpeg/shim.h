@@ -8,6 +8,7 @@
 #include <libavutil/opt.h>
 #include <libavutil/error.h>
 #include <libavutil/cpu.h>
+#include <libavutil/sha.h>
 
 // Swift imports no function-like or compound macros, so these wrap the ones
 // the writer and reader need.

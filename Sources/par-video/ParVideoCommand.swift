@@ -16,6 +16,7 @@ struct ParVideoCommand: ParsableCommand {
         BenchTokenizerCommand.self,
         BatchCommand.self,
         MergeCommand.self,
+        FVDCommand.self,
     ]
 
     static let configuration = CommandConfiguration(

