@@ -86,12 +86,13 @@ struct FVDCommand: ParsableCommand {
             print(String(format: "action accuracy %.4f (nearest real class centroid; real clips themselves: %.4f)", a, ar))
         }
         if let c = r.clipsPerSecond {
-            var line = String(format: "I3D: %.2f clips/s (%.2f per CPU second x %d threads), convolutions %.0f GFLOP/s",
-                              c, r.clipsPerCpuSecond ?? 0, r.threads, r.convGflopsPerSecond ?? 0)
-            if let s = r.sgemmGflopsPerSecond, let share = r.convRooflineShare {
-                line += String(format: " = %.0f%% of this machine's sgemm rate (%.0f GFLOP/s)", 100 * share, s)
+            print(String(format: "I3D: %.2f clips/s; %.2f clips per CPU second x %d threads (with the cores to itself)",
+                         c, r.clipsPerCpuSecond ?? 0, r.threads))
+            if let w = r.convGflopsPerSecond, let cw = r.convGflopsPerCpuSecond, let sw = r.sgemmGflopsPerSecond,
+               let sc = r.sgemmGflopsPerCpuSecond {
+                print(String(format: "convolutions: %.0f GFLOP/s = %.0f%% of sgemm's %.0f (per CPU second: %.0f = %.0f%% of %.0f)",
+                             w, 100 * w / sw, sw, cw, 100 * cw / sc, sc))
             }
-            print(line)
         } else {
             print("I3D: every feature came from the cache")
         }

@@ -6,7 +6,7 @@ import Foundation
 public final class FVDExtractor {
     public struct Stats: Sendable {
         public var clips = 0, computed = 0, cached = 0
-        public var seconds = 0.0, cpuSeconds = 0.0, convSeconds = 0.0
+        public var seconds = 0.0, cpuSeconds = 0.0, convSeconds = 0.0, convCPUSeconds = 0.0
     }
 
     public static let saveEvery = 64
@@ -71,6 +71,7 @@ public final class FVDExtractor {
                         network.logits($0.baseAddress!, frames: FVDPreprocess.frames, height: FVDPreprocess.size, width: FVDPreprocess.size)
                     }
                     stats.convSeconds += network.lastConvSeconds
+                    stats.convCPUSeconds += network.lastConvCPUSeconds
                     guard f.allSatisfy({ $0.isFinite }) else { throw FVDInputError("\(clips[i].path): I3D features are not finite") }
                     cache.insert(keys[i], f)
                     sinceSave += 1

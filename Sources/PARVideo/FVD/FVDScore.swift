@@ -45,10 +45,14 @@ public enum FVDScore {
         /// Clips run through I3D per wall second and per CPU second x threads.
         public let clipsPerSecond: Double?, clipsPerCpuSecond: Double?
         public let convGflopPerClip: Double?
-        public let convGflopsPerSecond: Double?
-        /// This machine's sgemm rate, measured at the end of the run, and the
-        /// convolutions' share of it (both moved alike by other jobs' load).
-        public let sgemmGflopsPerSecond: Double?, convRooflineShare: Double?
+        /// The convolutions' rate per wall second, and per CPU second x threads
+        /// (what they reach with the cores to themselves).
+        public let convGflopsPerSecond: Double?, convGflopsPerCpuSecond: Double?
+        /// This machine's OpenBLAS sgemm rate (1024^3, best of 3, measured at
+        /// the end of the run) on the same two bases, and the convolutions' share
+        /// of it on each: the roofline share of the I3D convolutions.
+        public let sgemmGflopsPerSecond: Double?, sgemmGflopsPerCpuSecond: Double?
+        public let convRooflineShare: Double?, convRooflineShareCpu: Double?
         public let threads: Int
         public let totalSeconds: Double
     }
@@ -93,10 +97,13 @@ public enum FVDScore {
         let computed = stats.reduce(0) { $0 + $1.computed }
         let seconds = stats.reduce(0) { $0 + $1.seconds }, cpu = stats.reduce(0) { $0 + $1.cpuSeconds }
         let conv = stats.reduce(0) { $0 + $1.convSeconds }
-        let sgemm = computed > 0 ? Roofline.sgemmFlops().wall / 1e9 : nil
+        let sgemm = computed > 0 ? Roofline.sgemmFlops() : nil
+        let convCPU = stats.reduce(0) { $0 + $1.convCPUSeconds }
         let flops = computed > 0 ? try extractor.net().flops(frames: FVDPreprocess.frames, height: FVDPreprocess.size,
                                                             width: FVDPreprocess.size) : 0
         let convRate = computed > 0 && conv > 0 ? flops * Double(computed) / conv / 1e9 : nil
+        let convRateCPU = computed > 0 && convCPU > 0 ? flops * Double(computed) / convCPU * Double(Parallel.threads) / 1e9 : nil
+        let sgemmWall = sgemm.map { $0.wall / 1e9 }, sgemmCPU = sgemm.map { $0.cpu / 1e9 }
         return Report(
             fvd: result.distance, meanTerm: result.meanTerm, covarianceTerm: result.covarianceTerm,
             protocol: o.protocolName, seed: o.seed, classMatched: sel.classMatched,
@@ -108,8 +115,10 @@ public enum FVDScore {
             clipsPerSecond: computed > 0 ? Double(computed) / seconds : nil,
             clipsPerCpuSecond: computed > 0 && cpu > 0 ? Double(computed) / cpu * Double(Parallel.threads) : nil,
             convGflopPerClip: computed > 0 ? flops / 1e9 : nil,
-            convGflopsPerSecond: convRate, sgemmGflopsPerSecond: sgemm,
-            convRooflineShare: convRate.flatMap { c in sgemm.map { c / $0 } },
+            convGflopsPerSecond: convRate, convGflopsPerCpuSecond: convRateCPU,
+            sgemmGflopsPerSecond: sgemmWall, sgemmGflopsPerCpuSecond: sgemmCPU,
+            convRooflineShare: convRate.flatMap { c in sgemmWall.map { c / $0 } },
+            convRooflineShareCpu: convRateCPU.flatMap { c in sgemmCPU.map { c / $0 } },
             threads: Parallel.threads,
             totalSeconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
     }

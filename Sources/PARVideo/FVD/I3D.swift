@@ -42,6 +42,9 @@ public final class I3D: @unchecked Sendable {
     /// Seconds spent in the convolution layers (and the Inception blocks'
     /// branch pools) in the last call: with `flops`, the convolutions' rate.
     public private(set) var lastConvSeconds = 0.0
+    /// The same in process CPU time (all threads): with the thread count, the
+    /// rate the convolutions reach when the cores are theirs (the machine is shared).
+    public private(set) var lastConvCPUSeconds = 0.0
 
     public convenience init(path: String) throws {
         try self.init(file: SafeTensorsFile(path: path))
@@ -81,9 +84,9 @@ public final class I3D: @unchecked Sendable {
     public func logits(_ clip: UnsafePointer<Float>, frames: Int, height: Int, width: Int) -> [Float] {
         var x = FeatureMap(t: frames, h: height, w: width, c: 3)
         x.data.update(from: clip, count: x.count)
-        var seconds = 0.0
+        var seconds = 0.0, cpu = 0.0
         for layer in layers {
-            let start = DispatchTime.now().uptimeNanoseconds
+            let start = DispatchTime.now().uptimeNanoseconds, cpu0 = Roofline.cpuSeconds()
             switch layer {
             case .pool(let window, let stride):
                 x = maxPool(x, window: window, stride: stride)
@@ -97,8 +100,10 @@ public final class I3D: @unchecked Sendable {
                 x = m.forward(x)
             }
             seconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+            cpu += Roofline.cpuSeconds() - cpu0
         }
         lastConvSeconds = seconds
+        lastConvCPUSeconds = cpu
         return head(x)
     }
 
