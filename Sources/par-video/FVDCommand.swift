@@ -39,7 +39,7 @@ struct FVDCommand: ParsableCommand {
     @Flag(name: .customLong("no-cache"), help: "Neither read nor write cached features.")
     var noCache = false
 
-    @Option(name: .long, help: ArgumentHelp("Compute threads. (default: all cores)", valueName: "N"))
+    @Option(name: .long, help: ArgumentHelp("Compute threads, 1...1024. (default: the CPUs this process may run on, \(ThreadCount.available) here)", valueName: "N"))
     var threads: Int?
 
     @Flag(name: .long, help: "Print the result as one JSON object on stdout.")
@@ -56,7 +56,7 @@ struct FVDCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Parallel.threads = threads }
+        ThreadCount.use(threads)
         guard let weights = I3DLocator.resolve(explicit: i3d) else {
             if let env = ProcessInfo.processInfo.environment["PAR_VIDEO_I3D"], !env.isEmpty {
                 throw RunError("I3D weights not found: $PAR_VIDEO_I3D names \(env), which does not exist")
@@ -77,7 +77,7 @@ struct FVDCommand: ParsableCommand {
             }
         } catch let e as FVDInputError { throw RunError(e.description) }
         if json {
-            print(try FVDScore.json(r))
+            try JSONReport.print(try Self.object(r))
             return
         }
         print(String(format: "FVD %.4f (protocol %@, %d real vs %d generated clips%@)", r.fvd, r.protocol,
@@ -96,5 +96,17 @@ struct FVDCommand: ParsableCommand {
         } else {
             print("I3D: every feature came from the cache")
         }
+    }
+
+    /// The report as JSON's keys (snake_case), durations rounded as every command's are.
+    static func object(_ r: FVDScore.Report) throws -> [String: Any] {
+        func rounded(_ v: Any, key: String) -> Any {
+            if let d = v as? [String: Any] { return Dictionary(uniqueKeysWithValues: d.map { ($0, rounded($1, key: $0)) }) }
+            if let a = v as? [Any] { return a.map { rounded($0, key: "") } }
+            if key.hasSuffix("_seconds"), let x = v as? Double { return JSONReport.seconds(x) }
+            return v
+        }
+        let data = Data(try FVDScore.json(r).utf8)
+        return rounded(try JSONSerialization.jsonObject(with: data), key: "") as! [String: Any]
     }
 }

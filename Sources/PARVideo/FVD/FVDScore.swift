@@ -25,9 +25,8 @@ public enum FVDScore {
         public let label: String, clips: Int, accuracy: Double
     }
 
-    /// The --json object (snake_case keys; `schema` names this layout).
+    /// What `--json` prints (snake_case keys; the CLI adds `schema`).
     public struct Report: Encodable, Sendable {
-        public var schema = "par-video.fvd/1"
         public let fvd: Double
         public let meanTerm: Double, covarianceTerm: Double
         public let `protocol`: String
