@@ -9,9 +9,6 @@
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 #define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16")))
 
-int tk_has_avx512(void) { return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"); }
-int tk_has_avx512_bf16(void) { return tk_has_avx512() && __builtin_cpu_supports("avx512bf16"); }
-
 static inline int round16(int n) { return (n + 15) & ~15; }
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
@@ -173,6 +170,6 @@ AVX512BF16 static void f32_to_bf16_avx(long n, const float *src, uint16_t *dst) 
 }
 
 void tk_f32_to_bf16(long n, const float *src, uint16_t *dst) {
-    if (tk_has_avx512_bf16()) { f32_to_bf16_avx(n, src, dst); return; }
+    if (ck_has_avx512_bf16()) { f32_to_bf16_avx(n, src, dst); return; }
     for (long i = 0; i < n; i++) dst[i] = bf16_rne(src[i]);
 }

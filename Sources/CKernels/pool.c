@@ -22,7 +22,7 @@ static struct {
     pthread_mutex_t run;           // held for the whole of a region
     int started;                   // helper threads created
     int helpers;                   // helpers taking part in the current region
-    pk_chunk_fn fn;
+    ck_chunk_fn fn;
     void *ctx;
     long chunks;
     _Atomic unsigned generation;   // bumped to start a region (futex word)
@@ -54,7 +54,7 @@ static void *helper_main(void *arg) {
     return NULL;
 }
 
-int pk_pool_run(long chunks, int threads, pk_chunk_fn fn, void *ctx) {
+int ck_pool_run(long chunks, int threads, ck_chunk_fn fn, void *ctx) {
     int helpers = threads - 1;
     if (helpers < 1 || helpers > MAX_HELPERS || pthread_mutex_trylock(&pool.run) != 0) return 0;
     while (pool.started < helpers) {
@@ -70,7 +70,7 @@ int pk_pool_run(long chunks, int threads, pk_chunk_fn fn, void *ctx) {
     // More threads than CPUs: a spinning helper would take the CPU from one
     // with work, so helpers sleep at once and the caller yields while it waits.
     static int cpus = 0;
-    if (cpus == 0) cpus = pk_available_cpus() > 0 ? pk_available_cpus() : 1;
+    if (cpus == 0) cpus = ck_available_cpus() > 0 ? ck_available_cpus() : 1;
     int crowded = threads > cpus;
     atomic_store_explicit(&pool.spin_rounds, crowded ? 0 : SPIN_ROUNDS, memory_order_relaxed);
     pool.helpers = helpers;
@@ -92,12 +92,12 @@ int pk_pool_run(long chunks, int threads, pk_chunk_fn fn, void *ctx) {
 }
 
 // The libdispatch fallback's chunk counter (Parallel.forEach when the pool is busy).
-long pk_claim(long *counter) {
+long ck_claim(long *counter) {
     return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
 }
 
 // CPUs in this process's affinity mask (taskset, cpusets, srun -c), or 0 when unknown.
-int pk_available_cpus(void) {
+int ck_available_cpus(void) {
     cpu_set_t set;
     CPU_ZERO(&set);
     if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;

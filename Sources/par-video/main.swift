@@ -11,7 +11,7 @@ OpenBLASCore.reexecIfMisdetected()
 
 // Large activation buffers come and go in every decoder layer: keep freed
 // memory in the heap, so each new buffer does not fault in zeroed pages again.
-pk_keep_freed_memory()
+ck_keep_freed_memory()
 
 // Signals remove partial outputs from the very start.
 AtomicOutput.installHandlers()

@@ -59,7 +59,7 @@ final class KernelTests: XCTestCase {
 
     /// The AVX-512 softmax (vector exp) against the scalar one in float64.
     func testSoftmaxRowAgainstFloat64() throws {
-        try XCTSkipUnless(tk_has_avx512() != 0, "no AVX-512 on this CPU")
+        try XCTSkipUnless(ck_has_avx512() != 0, "no AVX-512 on this CPU")
         for (limit, len) in [(1, 1), (15, 20), (16, 16), (17, 40), (1000, 1003)] {
             var r = (0..<len).map { Float(sin(Double($0) * 1.7)) * 9 }
             let ref: [Double] = {

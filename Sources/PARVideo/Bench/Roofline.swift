@@ -59,7 +59,7 @@ public enum Roofline {
     /// freed blocks in the heap, where it would count in the runs' peak memory).
     public static func bandwidth(megabytes: Int = 512) -> Rate {
         let rate = streamRate(megabytes: megabytes)
-        pk_release_freed_memory()
+        ck_release_freed_memory()
         return rate
     }
 

@@ -23,13 +23,11 @@ public struct TokenizerBenchmarkResult: Codable, Sendable {
 }
 
 public enum TokenizerBenchmark {
-    /// Peak resident set size of this process so far (VmHWM), in MB.
+    /// Peak resident set size of this process so far, in MB (VmHWM, read by
+    /// Roofline; getrusage where /proc is missing).
     public static func peakResidentMB() -> Double {
-        if let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-           let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-           let kb = Double(line.split(separator: " ").dropFirst().first ?? "") {
-            return kb / 1024
-        }
+        let bytes = Roofline.peakMemory()
+        if bytes > 0 { return Double(bytes) / 1_048_576 }
         var u = rusage()
         getrusage(RUSAGE_SELF.rawValue, &u)
         return Double(u.ru_maxrss) / 1024

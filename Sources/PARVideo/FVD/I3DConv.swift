@@ -78,7 +78,7 @@ final class I3DConv: @unchecked Sendable {
         self.size = (size.0, size.1, size.2)
         self.stride = (stride.0, stride.1, stride.2)
         let k = size.0 * size.1 * size.2 * cin
-        if !Self.forceBLAS && tk_has_avx512() != 0 {
+        if !Self.forceBLAS && ck_has_avx512() != 0 {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: tk_packed_size_f32(Int32(k), Int32(cout)))
             w.withUnsafeBufferPointer { tk_pack_f32(Int32(k), Int32(cout), $0.baseAddress!, p) }
             kernel = .f32(p)

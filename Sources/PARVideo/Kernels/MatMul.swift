@@ -38,7 +38,7 @@ public struct WeightMatrix: @unchecked Sendable {
 /// the CPU has them (tests switch them off to check the portable Swift code; a
 /// few-row sum is independent of the row count with either, but the two reduce
 /// their lanes in different orders).
-nonisolated(unsafe) var useAVX512DecodeKernels = tk_has_avx512() != 0
+nonisolated(unsafe) var useAVX512DecodeKernels = ck_has_avx512() != 0
 /// Output rows widened per sgemm tile (a 1280-wide tile is 640 KB: stays in L2).
 let halfTileRows = 128
 

@@ -14,8 +14,8 @@ public enum OpenBLASCore {
     /// The core to name instead of a misdetected one, or nil when the detection is fine.
     public static func better() -> String? {
         guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil, name.lowercased() == "prescott" else { return nil }
-        if tk_has_avx512_bf16() != 0 { return "Cooperlake" }
-        if tk_has_avx512() != 0 { return "SkylakeX" }
+        if ck_has_avx512_bf16() != 0 { return "Cooperlake" }
+        if ck_has_avx512() != 0 { return "SkylakeX" }
         return nil
     }
 

@@ -33,7 +33,7 @@ public enum Parallel {
         let pooled = withoutActuallyEscaping(body) { body -> Bool in
             var task = body
             return withUnsafeMutablePointer(to: &task) { ctx in
-                pk_pool_run(chunks, Int32(t), { ctx, chunk, worker in
+                ck_pool_run(chunks, Int32(t), { ctx, chunk, worker in
                     ctx!.assumingMemoryBound(to: ((Int, Int) -> Void).self).pointee(Int(chunk), Int(worker))
                 }, ctx) != 0
             }
@@ -48,7 +48,7 @@ public enum Parallel {
             withoutActuallyEscaping(body) { body in
                 DispatchQueue.concurrentPerform(iterations: t) { worker in
                     while true {
-                        let c = pk_claim(next)
+                        let c = ck_claim(next)
                         if c >= chunks { break }
                         body(c, worker)
                     }

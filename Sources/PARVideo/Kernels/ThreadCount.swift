@@ -16,7 +16,7 @@ public enum ThreadCount {
     /// The calling thread's affinity mask, counted now (threads inherit the
     /// process's mask); all cores when the mask cannot be read.
     public static func allowedCPUs() -> Int {
-        let n = Int(pk_available_cpus())
+        let n = Int(ck_available_cpus())
         return n > 0 ? n : max(1, ProcessInfo.processInfo.activeProcessorCount)
     }
 

@@ -31,10 +31,10 @@ final class CausalConv3D {
     var frontPad: Int { 2 * (kt / 2) }
     var isPointwise: Bool { kt == 1 && kh == 1 && kw == 1 && stride.t == 1 && stride.h == 1 && stride.w == 1 }
 
-    static let hasAVX512 = tk_has_avx512() != 0
+    static let hasAVX512 = ck_has_avx512() != 0
     /// Tests set this to run the OpenBLAS path on AVX-512 machines too.
     static var forceBLAS = false
-    static let hasBF16 = tk_has_avx512_bf16() != 0
+    static let hasBF16 = ck_has_avx512_bf16() != 0
     /// bf16 kernels run on AMX tiles where the CPU has them (tests switch it off
     /// to check the vdpbf16ps kernel too).
     nonisolated(unsafe) static var useAMX = tk_has_amx() != 0
