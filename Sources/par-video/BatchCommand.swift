@@ -152,7 +152,7 @@ struct BatchCommand: ParsableCommand {
             throw ValidationError("--parallel \(parallel): \(modelPath) has no model trained for it (available: \(bundle.parallels.map(String.init).joined(separator: ", ")))")
         }
         let pipeline: VideoPipeline
-        do { pipeline = try VideoPipeline(bundle: bundle, parallel: parallel) } catch let e as WeightsError { throw RunError(e.description) }
+        do { pipeline = try VideoPipeline(bundle: bundle, parallel: parallel) } catch let e as WeightsError { throw RunError(e.description) } catch let e as PipelineError { throw RunError(e.description) }
         let classes = pipeline.config.numClasses
         let actionIDs = try resolvedActions(catalog: pipeline.actions, classes: classes)
 

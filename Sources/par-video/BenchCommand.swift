@@ -28,7 +28,7 @@ struct BenchCommand: ParsableCommand {
         try ThreadCount.check(threads)
         if let b = batch.first(where: { $0 < 1 }) { throw ValidationError("--batch \(b): must be at least 1") }
         if let n = parallel.first(where: { $0 < 1 }) { throw ValidationError("--parallel \(n): must be at least 1") }
-        do { try SamplingOptions(cfgScale: cfg, topK: topK).validate() } catch let e as WeightsError { throw ValidationError(e.description) }
+        do { try SamplingOptions(cfgScale: cfg, topK: topK).validate() } catch let e as SamplingError { throw ValidationError(e.description) }
         guard ["f32", "f16", "bf16"].contains(dtype) else { throw ValidationError("--dtype must be f32, f16 or bf16") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be >= 1") }
         if let layers, !(1...config.config.nLayer).contains(layers) { throw ValidationError("--layers must be in 1...\(config.config.nLayer)") }

@@ -88,7 +88,7 @@ struct GenerateCommand: ParsableCommand {
         do {
             clip = try pipeline.render(actions: [actionID], seeds: [seed], options: options, fps: fps, frames: generated,
                                        prefixes: prefixClip.map { [$0] }, timings: &timings, progress: progress.report)[0]
-        } catch let e as WeightsError { throw RunError(e.description) }
+        } catch let e as PipelineError { throw RunError(e.description) } catch let e as SamplingError { throw RunError(e.description) }
         progress.finish()
         let t0 = now()
         try ClipOutput.write(clip.frames.frames(0..<count), mp4: paths.mp4, frames: paths.frames, options: encode)

@@ -74,7 +74,8 @@ struct ModelOptions: ParsableArguments {
     /// The pipeline (GPT and tokenizer) of the bundle, opened once.
     func pipeline() throws -> (pipeline: VideoPipeline, path: String) {
         let (bundle, _, path) = try open()
-        do { return (try VideoPipeline(bundle: bundle, parallel: parallel), path) } catch let e as WeightsError { throw RunError(e.description) }
+        do { return (try VideoPipeline(bundle: bundle, parallel: parallel), path) }
+        catch let e as WeightsError { throw RunError(e.description) } catch let e as PipelineError { throw RunError(e.description) }
     }
 }
 

@@ -37,7 +37,7 @@ struct TokensCommand: ParsableCommand {
         let config = entry.config
         let actionID = try config.selection.resolve(action, option: "--action")
         let options = sampling.options(config.sampling, seed: seed)
-        do { try options.validate() } catch let e as WeightsError { throw ValidationError(e.description) }
+        do { try options.validate() } catch let e as SamplingError { throw ValidationError(e.description) }
         let outURL = URL(fileURLWithPath: output)
         let logitsURL = logits.map { URL(fileURLWithPath: $0) }
 

@@ -60,17 +60,17 @@ extension VideoPipeline {
     public func contextTokens(_ clip: VideoFrames) throws -> [Int32] {
         let (w, h) = frameSize
         guard clip.width == w, clip.height == h else {
-            throw WeightsError("context clip is \(clip.width)x\(clip.height), the model works at \(w)x\(h)")
+            throw PipelineError("context clip is \(clip.width)x\(clip.height), the model works at \(w)x\(h)")
         }
         let c = contextFrames
         guard clip.count >= c else {
-            throw WeightsError("clip too short: \(clip.count) frames, continuing needs at least \(c) (the last \(c) frames are the context)")
+            throw PipelineError("clip too short: \(clip.count) frames, continuing needs at least \(c) (the last \(c) frames are the context)")
         }
         let tail = clip.frames((clip.count - c)..<clip.count)
         let tokens = try tokenizer.encode(frames: tail.floats(), count: c, height: h, width: w)
         let expect = contextLatents * config.cube[1] * config.cube[2]
         guard tokens.count == expect else {
-            throw WeightsError("context encodes to \(tokens.count) tokens, the model's latent frames hold \(expect)")
+            throw PipelineError("context encodes to \(tokens.count) tokens, the model's latent frames hold \(expect)")
         }
         return tokens
     }
@@ -85,7 +85,7 @@ extension VideoPipeline {
     public func render(actions: [Int], seeds: [UInt64], options: SamplingOptions, fps: Double, frames: Int,
                        prefixes: [VideoFrames]? = nil, timings: inout RenderTimings,
                        progress: ((RenderProgress) -> Void)? = nil) throws -> [RenderedClip] {
-        guard frames >= 1 else { throw WeightsError("frames \(frames): must be at least 1") }
+        guard frames >= 1 else { throw PipelineError("frames \(frames): must be at least 1") }
         // Clips of a batch share every forward pass, so the longest one sets the cube count.
         let cubeCount = (prefixes?.map { _ in cubes(frames: frames, prefixed: true) }.max()) ?? cubes(frames: frames)
         let cubeTokens = config.tokensPerClip
@@ -94,14 +94,14 @@ extension VideoPipeline {
                 p(RenderProgress(cube: cube, cubes: cubeCount, step: s.step, steps: s.steps, tokens: s.tokensDone, cubeTokens: cubeTokens))
             } }
         }
-        guard seeds.count == actions.count else { throw WeightsError("render: \(seeds.count) seeds for \(actions.count) clips") }
+        guard seeds.count == actions.count else { throw PipelineError("render: \(seeds.count) seeds for \(actions.count) clips") }
         var clips: [RenderedClip]
         var targets: [Int]
         // Per clip: every latent frame so far ((t, y, x) order), and the real frames it continues.
         var latents: [[Int32]]
         var lead: [VideoFrames?]
         if let prefixes {
-            guard prefixes.count == actions.count else { throw WeightsError("render: \(prefixes.count) prefixes for \(actions.count) clips") }
+            guard prefixes.count == actions.count else { throw PipelineError("render: \(prefixes.count) prefixes for \(actions.count) clips") }
             let t0 = DispatchTime.now().uptimeNanoseconds
             latents = try prefixes.map { try contextTokens($0) }  // also validates size and length before any work
             timings.context += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
@@ -126,7 +126,7 @@ extension VideoPipeline {
             return lead[b].map { $0.count + decoded - contextFrames } ?? decoded
         }
         if clips.indices.contains(where: { frameCount($0) < targets[$0] }) && framesPerExtension < 1 {
-            throw WeightsError("this model's clips have \(config.cube[0]) latent frame(s): too few to continue a clip")
+            throw PipelineError("this model's clips have \(config.cube[0]) latent frame(s): too few to continue a clip")
         }
         var e = 1
         while clips.indices.contains(where: { frameCount($0) < targets[$0] }) {

@@ -17,6 +17,13 @@ public struct RenderTimings: Sendable {
     public init() {}
 }
 
+/// A clip the pipeline cannot make from its inputs (a bundle without a
+/// tokenizer, a context clip of the wrong size, a bad frame count).
+public struct PipelineError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
 /// Action -> token cube (PAR engine) -> frames (tokenizer decoder): the
 /// engine and the tokenizer of one bundle joined.
 public final class VideoPipeline {
@@ -30,11 +37,11 @@ public final class VideoPipeline {
         let entry = try bundle.gpt(parallel: parallel)
         config = entry.config
         guard let tok = bundle.tokenizer else {
-            throw WeightsError("\(bundle.path): the bundle has no tokenizer, so it makes token cubes (`par-video tokens`) but no video")
+            throw PipelineError("\(bundle.path): the bundle has no tokenizer, so it makes token cubes (`par-video tokens`) but no video")
         }
         tokenizer = try VideoTokenizer(file: tok.file)
         guard tokenizer.fsq.vocabularySize == config.vocabSize else {
-            throw WeightsError("\(bundle.path): the GPT's vocabulary (\(config.vocabSize)) differs from the tokenizer's (\(tokenizer.fsq.vocabularySize))")
+            throw PipelineError("\(bundle.path): the GPT's vocabulary (\(config.vocabSize)) differs from the tokenizer's (\(tokenizer.fsq.vocabularySize))")
         }
         generator = PARGenerator(model: try GPT(entry))
     }

@@ -23,9 +23,9 @@ public final class PARGenerator: @unchecked Sendable {
     /// Checks an action against the model's classes.
     public func validate(actions: [Int]) throws {
         let classes = model.config.numClasses
-        guard !actions.isEmpty else { throw WeightsError("no action given") }
+        guard !actions.isEmpty else { throw SamplingError("no action given") }
         for a in actions where a < 0 || a >= classes {
-            throw WeightsError("action \(a) is outside the model's classes 0..<\(classes)")
+            throw SamplingError("action \(a) is outside the model's classes 0..<\(classes)")
         }
     }
 
@@ -73,7 +73,7 @@ public final class PARGenerator: @unchecked Sendable {
         try validate(actions: actions)
         try options.validate()
         if let seeds, seeds.count != actions.count {
-            throw WeightsError("generate: \(seeds.count) seeds for \(actions.count) clips")
+            throw SamplingError("generate: \(seeds.count) seeds for \(actions.count) clips")
         }
         let streams = seeds ?? actions.indices.map { options.seed &+ UInt64($0) }
         let c = model.config, n = c.parallel, N = c.tokensPerClip, V = c.vocabSize
@@ -81,13 +81,13 @@ public final class PARGenerator: @unchecked Sendable {
         let plane = c.cube[1] * c.cube[2]
         var forced = [[Int32]](repeating: [], count: B)  // per clip, sequence order
         if let prefix {
-            guard prefix.count == B else { throw WeightsError("generate: \(prefix.count) prefixes for \(B) clips") }
+            guard prefix.count == B else { throw SamplingError("generate: \(prefix.count) prefixes for \(B) clips") }
             for (b, p) in prefix.enumerated() {
                 guard p.count % plane == 0, p.count <= N else {
-                    throw WeightsError("generate: a prefix of \(p.count) tokens is not whole latent frames of \(c.cube[1])x\(c.cube[2]) within the cube")
+                    throw SamplingError("generate: a prefix of \(p.count) tokens is not whole latent frames of \(c.cube[1])x\(c.cube[2]) within the cube")
                 }
                 if let bad = p.first(where: { $0 < 0 || Int($0) >= V }) {
-                    throw WeightsError("generate: prefix token \(bad) is outside the vocabulary [0, \(V))")
+                    throw SamplingError("generate: prefix token \(bad) is outside the vocabulary [0, \(V))")
                 }
                 forced[b] = (0..<p.count).map { p[order.rasterOf[$0]] }
             }
@@ -113,7 +113,7 @@ public final class PARGenerator: @unchecked Sendable {
                           guidance: cfg ? options.cfgScale : nil, cache: cache, workspace: ws, logits: logits.ptr)
             // NaN or infinite weights surface here; drawing from such rows would give token 0 everywhere.
             if let bad = firstNonFinite(logits.ptr, count: B * rows * V) {
-                throw WeightsError("the model's logits are not finite (\(bad) at step \(step + 1)): its weights hold NaN or infinite values")
+                throw SamplingError("the model's logits are not finite (\(bad) at step \(step + 1)): its weights hold NaN or infinite values")
             }
             logitsHook?(step, rows, logits.ptr)
             // Rows are independent and each draw is keyed by (clip seed, index).

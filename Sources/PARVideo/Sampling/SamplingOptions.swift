@@ -24,9 +24,16 @@ public struct SamplingOptions: Sendable, Equatable {
     /// The one rule for sampling values, from a bundle or a command line:
     /// temperature > 0 (top-k 1 is the greedy draw), guidance >= 0.
     public func validate() throws {
-        guard temperature > 0, temperature.isFinite else { throw WeightsError("temperature must be finite and > 0, got \(temperature)") }
-        guard topK >= 0 else { throw WeightsError("top-k must be >= 0, got \(topK)") }
-        guard topP > 0, topP <= 1 else { throw WeightsError("top-p must be in (0, 1], got \(topP)") }
-        guard cfgScale >= 0, cfgScale.isFinite else { throw WeightsError("cfg scale must be finite and >= 0, got \(cfgScale)") }
+        guard temperature > 0, temperature.isFinite else { throw SamplingError("temperature must be finite and > 0, got \(temperature)") }
+        guard topK >= 0 else { throw SamplingError("top-k must be >= 0, got \(topK)") }
+        guard topP > 0, topP <= 1 else { throw SamplingError("top-p must be in (0, 1], got \(topP)") }
+        guard cfgScale >= 0, cfgScale.isFinite else { throw SamplingError("cfg scale must be finite and >= 0, got \(cfgScale)") }
     }
+}
+
+/// A sampling value out of range, or a generation request the model cannot
+/// serve (unknown action, bad prefix, non-finite logits).
+public struct SamplingError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

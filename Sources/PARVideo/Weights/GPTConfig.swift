@@ -136,7 +136,7 @@ public struct GPTConfig: Codable, Sendable, Equatable {
         if rope == .twoD { guard cube[0] == 1 else { throw bad("rope 2d needs T = 1, cube is \(cube)") } }
         if rope == .threeD { guard headDim >= 8 else { throw bad("rope 3d needs head_dim >= 8") } }
         if let a = actions { guard a.count == numClasses else { throw bad("\(a.count) action names for \(numClasses) classes") } }
-        do { try SamplingOptions(sampling).validate() } catch let e as WeightsError { throw bad("sampling: \(e.description)") }
+        do { try SamplingOptions(sampling).validate() } catch let e as SamplingError { throw bad("sampling: \(e.description)") }
         try InputLimits.checkMemory(decodeBytes(batch: 1, cfg: sampling.cfgScale != 1, threads: 1), for: "model config: decoding one clip")
     }
 
