@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 // The engine's thread pool: helpers that spin briefly between parallel regions
-// instead of parking at once. A decode step is ~20 regions of 0.1-15 ms, and
-// waking a parked thread (libdispatch) cost each of them its start.
+// instead of parking at once. A decode step is a few dozen short regions, and
+// waking a parked thread (libdispatch) would cost each of them its start.
 //
 // One region runs at a time; a caller that finds the pool busy (a region started
 // from inside a region, or from another thread) gets 0 and runs the work itself.

@@ -35,7 +35,7 @@ public enum Roofline {
 
     /// Read bandwidth in bytes/s: `threads` threads summing a 512 MiB buffer
     /// with SIMD loads (best of 3), four streams per thread, as the few-row
-    /// kernel reads four weight rows (one stream reaches ~40% less here).
+    /// kernel reads four weight rows (one stream per thread reaches less).
     private static func streamRate(megabytes: Int) -> Rate {
         let count = megabytes << 18  // floats
         let buf = FloatBuffer(count)

@@ -24,9 +24,9 @@ public struct RenderProgress: Sendable {
     public var stepsDone: Int { (cube - 1) * steps + step }
 }
 
-/// Measured on the built-in model (ContinuationTests): re-encoding the decoded
-/// frames as context and decoding cube by cube gave joins 4x rougher than the
-/// other transitions; this gives 1.4-1.8x.
+/// Re-encoding the decoded frames as context and decoding cube by cube makes
+/// the joins much rougher than the other transitions (ContinuationTests
+/// checks the joins on the built-in model).
 extension VideoPipeline {
     /// Latent frames of context each extension keeps: K = ceil(T / 2) (3 of 5
     /// for UCF-101, 2 of 3 for the tiny fixture): enough frames to carry the

@@ -74,7 +74,8 @@ public struct GPTWeights: @unchecked Sendable {
     }
 }
 
-/// A heap buffer of random weights (uniform, std 0.02), filled on 2 threads.
+/// A heap buffer of random weights (uniform, std 0.02), filled in 64 chunks
+/// with their own seeds, so the values do not depend on the thread count.
 final class RawWeights: @unchecked Sendable {
     let ptr: UnsafeMutableRawPointer
     init(count: Int, dtype: DType, seed: UInt64) {
