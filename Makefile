@@ -50,8 +50,9 @@ install: build
 uninstall:
 	tools/install.sh uninstall "$(PREFIX)"
 
+# -y: `make run` again replaces the last clip, as it always did.
 run: build
-	.build/release/par-video --action $(ACTION) --frames $(FRAMES) -o $(OUT)
+	.build/release/par-video --action $(ACTION) --frames $(FRAMES) -y -o $(OUT)
 
 swift-test: deps
 	swift test -c release -Xswiftc -enable-testing

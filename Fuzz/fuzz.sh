@@ -29,6 +29,7 @@ SOURCES=(
   Sources/PARVideo/Batch/Manifest.swift
   Sources/PARVideo/Batch/RunSettings.swift
   Sources/PARVideo/VideoIO/AtomicOutput.swift
+  Sources/PARVideo/VideoIO/OutputChecks.swift
   Sources/PARVideo/VideoIO/VideoIOError.swift
 )
 

@@ -10,6 +10,8 @@ struct GenerateCommand: ParsableCommand {
         discussion: """
             Examples:
               par-video --action 12 --frames 17 -o out.mp4
+              par-video --action 12 -o preview.gif
+              par-video --action 12 -o - | ffplay -
               par-video --action PlayingGuitar --format both --size 256 -o clips/guitar.mp4
               par-video --action 12 --frames 40 -o long.mp4
               par-video --action 12 --prefix real.mp4 --frames 16 -o continued.mp4
@@ -74,11 +76,10 @@ struct GenerateCommand: ParsableCommand {
         }
         let count = (prefixClip?.count ?? 0) + generated
         let options = sampling.options(pipeline.config.sampling, seed: seed)
-        let paths = try out.paths
+        let target = try out.target
         let encode = out.encodeOptions(fps: fps)
         do {
-            try ClipOutput.preflight(width: pipeline.frameSize.width, height: pipeline.frameSize.height, fps: fps,
-                                     mp4: paths.mp4, frames: paths.frames, options: encode)
+            try target.preflight(width: pipeline.frameSize.width, height: pipeline.frameSize.height, fps: fps, options: encode)
         } catch let e as VideoIOError { throw RunError("\(e.description). No video was written.") }
 
         let cubes = pipeline.cubes(frames: generated, prefixed: prefixClip != nil)
@@ -91,7 +92,7 @@ struct GenerateCommand: ParsableCommand {
         } catch let e as PipelineError { throw RunError(e.description) } catch let e as SamplingError { throw RunError(e.description) }
         progress.finish()
         let t0 = now()
-        try ClipOutput.write(clip.frames.frames(0..<count), mp4: paths.mp4, frames: paths.frames, options: encode)
+        try target.write(clip.frames.frames(0..<count), options: encode)
         let encodeSeconds = seconds(since: t0)
         let (w, h) = out.outputSize(pipeline.frameSize)
         let steps = pipeline.generator.steps
@@ -105,10 +106,10 @@ struct GenerateCommand: ParsableCommand {
                 "top_k": options.topK, "top_p": JSONReport.value(options.topP),
                 "tokens_seconds": JSONReport.seconds(timings.tokens), "decode_seconds": JSONReport.seconds(timings.decode),
                 "context_seconds": JSONReport.seconds(timings.context), "encode_seconds": JSONReport.seconds(encodeSeconds),
-            ])
+            ], toStderr: out.toStdout)
         } else if !quiet {
             let cubeText = cubes > 1 ? " over \(cubes) cubes" : ""
-            print(String(format: "%@: %@ (%d), %d frames %dx%d; %d steps%@ (n=%d) %.2f s, decode %.2f s, encode %.2f s",
+            out.report(String(format: "%@: %@ (%d), %d frames %dx%d; %d steps%@ (n=%d) %.2f s, decode %.2f s, encode %.2f s",
                          out.output, pipeline.actionName(actionID), actionID, count, w, h, cubes * steps, cubeText,
                          pipeline.config.parallel, timings.tokens, timings.decode, encodeSeconds))
         }

@@ -6,11 +6,13 @@ import Foundation
 enum JSONReport {
     static let schema = 1
 
-    static func print(_ object: [String: Any]) throws {
+    /// On stdout, or on stderr with `toStderr` (the video itself is on stdout).
+    static func print(_ object: [String: Any], toStderr: Bool = false) throws {
         var object = object
         object["schema"] = schema
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        Swift.print(String(decoding: data, as: UTF8.self))
+        let line = String(decoding: data, as: UTF8.self)
+        if toStderr { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { Swift.print(line) }
     }
 
     /// Seconds to 3 decimals.

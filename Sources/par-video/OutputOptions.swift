@@ -29,24 +29,29 @@ struct FrameSize: ExpressibleByArgument, CustomStringConvertible {
     }
 }
 
-/// What `generate` writes.
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case mp4, frames, both
-}
+extension OutputFormat: ExpressibleByArgument {}
 
 extension VideoEncodeOptions.Codec: ExpressibleByArgument {}
 
-/// Where and how every command that writes video writes it: `-o`,
+/// Where and how every command that writes one clip writes it: `-o`, `-y`,
 /// `--format`, `--fps`, `--size`, the encoder settings and FFmpeg's log.
+/// The library's OutputTarget parses `-o` and `--format`.
 struct OutputOptions: ParsableArguments {
     @Option(name: [.short, .customLong("output")], help: ArgumentHelp(
-        "Output: the MP4 file (--format mp4), the frame folder (frames), or an .mp4 path whose name without .mp4 is the frame folder (both); for `batch` the run folder.",
+        "Output, by its extension: .mp4, .mov, .mkv (H.264), .webm (VP9), .gif (one palette for the clip), "
+            + "- (fragmented MP4 on standard output; the command's own lines go to stderr), "
+            + "or a folder of PNG frames 000000.png, ... (a path ending in / or without an extension).",
         valueName: "OUT"))
     var output: String
 
-    @Option(name: .long, help: ArgumentHelp("mp4: H.264 file; frames: folder of PNG frames 000000.png, ... (StyleGAN-V/FVD layout); both.",
-                                            valueName: "mp4|frames|both"))
-    var format: OutputFormat = .mp4
+    @Flag(name: [.customShort("y"), .long], help: "Replace an existing output; without it an existing file or folder at -o is an error and stays as it was.")
+    var overwrite = false
+
+    @Option(name: .long, help: ArgumentHelp(
+        "frames: OUT is a PNG frame folder whatever its name; both: the video file OUT and its frames in OUT "
+            + "without the extension; mp4: OUT must be .mp4, .mov, .mkv or -. (default: by OUT's extension)",
+        valueName: "mp4|frames|both"))
+    var format: OutputFormat?
 
     @Option(name: .long, help: ArgumentHelp("Frames per second of the output. (default: \(VideoFrames.defaultFPS.formatted); `reconstruct` keeps the input's)", valueName: "F"))
     var fps: Double?
@@ -74,13 +79,32 @@ struct OutputOptions: ParsableArguments {
     /// --fps, else `fallback` (the input's for reconstruct), else 8.
     func frameRate(_ fallback: Double? = nil) -> Double { fps ?? fallback ?? VideoFrames.defaultFPS }
 
-    var paths: OutputPaths { get throws { try OutputPaths(output: output, format: format) } }
+    /// `-o` and `--format` as the library parses them; what it refuses is a usage error (exit 2).
+    var target: OutputTarget {
+        get throws {
+            do { return try OutputTarget(parsing: output, format: format, overwrite: overwrite) } catch let e as VideoIOError {
+                throw ValidationError(e.description)
+            }
+        }
+    }
 
-    /// The MP4 and/or frame folder must be writable and none may be `input`.
+    /// True when the video goes to standard output.
+    var toStdout: Bool { output == "-" }
+
+    /// No output may be `input`, and the outputs must be creatable (an existing one only with -y).
     func check(input: String? = nil, option: String = "") throws {
-        let paths = try paths
-        try paths.checkWritable()
-        if let input { try paths.refuse(input: input, option: option) }
+        let target = try target
+        do {
+            if let input { try target.refuse(input: input, option: option) }
+            try target.checkWritable()
+        } catch let e as VideoIOError {
+            throw ValidationError(e.description)
+        }
+    }
+
+    /// The command's own result line: on stdout, or on stderr when the video goes there.
+    func report(_ line: String) {
+        if toStdout { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
     }
 
     func encodeOptions(fps: Double) -> VideoEncodeOptions { encoding.options(fps: fps, size: size) }
@@ -97,46 +121,4 @@ struct OutputOptions: ParsableArguments {
 private extension Double {
     /// 8 rather than 8.0.
     var formatted: String { rounded() == self ? String(Int(self)) : String(self) }
-}
-
-/// Where a run's outputs go: the MP4 file and/or the PNG frame folder.
-struct OutputPaths {
-    var mp4: URL?
-    var frames: URL?
-
-    /// mp4: OUT is the file. frames: OUT is the folder. both: OUT must end
-    /// in .mp4, the frames go to OUT without the extension.
-    init(output: String, format: OutputFormat) throws {
-        let url = URL(fileURLWithPath: output)
-        switch format {
-        case .mp4:
-            mp4 = url
-        case .frames:
-            frames = url
-        case .both:
-            guard url.pathExtension.lowercased() == "mp4" else {
-                throw ValidationError("-o \(output): with --format both, OUT must end in .mp4 (frames go to OUT without .mp4)")
-            }
-            mp4 = url
-            frames = url.deletingPathExtension()
-        }
-    }
-
-    /// Refuses an output that is the input `path` (it would be replaced by
-    /// what is made from it).
-    func refuse(input path: String, option: String) throws {
-        let input = URL(fileURLWithPath: path)
-        for out in [mp4, frames].compactMap({ $0 }) where AtomicOutput.sameTarget(out, input) {
-            throw ValidationError("-o \(out.path) is the input \(option.isEmpty ? "" : option + " ")\(path); give another output path")
-        }
-    }
-
-    func checkWritable() throws {
-        do {
-            if let mp4 { try AtomicOutput.checkWritable(mp4, directory: false) }
-            if let frames { try AtomicOutput.checkWritable(frames, directory: true) }
-        } catch let e as VideoIOError {
-            throw ValidationError(e.description)
-        }
-    }
 }

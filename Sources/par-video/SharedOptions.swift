@@ -47,11 +47,11 @@ extension ThreadCount {
 
 /// MP4 encoder settings shared by `generate` and `batch`.
 struct EncodingFlags: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("MP4 codec: auto (H.264 when libx264 is present, else mpeg4), h264 or mpeg4.",
+    @Option(name: .long, help: ArgumentHelp("Codec of .mp4, .mov and .mkv: auto (H.264 when libx264 is present, else mpeg4), h264 or mpeg4.",
                                             valueName: "auto|h264|mpeg4"))
     var codec: VideoEncodeOptions.Codec = .auto
 
-    @Option(name: .long, help: "H.264 constant rate factor 0-51, lower is better; 12 is visually lossless.")
+    @Option(name: .long, help: "H.264 (and VP9) constant rate factor 0-51, lower is better; 12 is visually lossless.")
     var crf: Int = 12
 
     @Option(name: .long, help: "x264 preset, ultrafast ... veryslow.")
@@ -65,7 +65,7 @@ struct EncodingFlags: ParsableArguments {
     }
 
     /// Refuses --codec h264 when an MP4 is written and libx264 is missing.
-    func check(format: OutputFormat) throws {
+    func check(format: OutputFormat?) throws {
         if codec == .h264, !VideoWriter.hasH264, format != .frames {
             throw ValidationError("--codec h264: libx264 is not in the linked FFmpeg; use --codec mpeg4")
         }

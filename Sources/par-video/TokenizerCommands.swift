@@ -34,11 +34,11 @@ struct DecodeCommand: ParsableCommand {
         let tok = try model.tokenizer()
         let load = seconds(since: t0)
         let (F, h, w) = tok.config.outputShape(t: dims[0], h: dims[1], w: dims[2])
-        let paths = try out.paths
+        let target = try out.target
         let fps = out.frameRate()
         let encode = out.encodeOptions(fps: fps)
         do {
-            try ClipOutput.preflight(width: w, height: h, fps: fps, mp4: paths.mp4, frames: paths.frames, options: encode)
+            try target.preflight(width: w, height: h, fps: fps, options: encode)
         } catch let e as VideoIOError { throw RunError("\(cube): \(e.description)") }
         let t1 = now()
         let frames: [Float]
@@ -47,13 +47,14 @@ struct DecodeCommand: ParsableCommand {
         }
         let decode = seconds(since: t1)
         let clip = VideoFrames(floats: frames, count: F, height: h, width: w, fps: fps)
-        try ClipOutput.write(clip, mp4: paths.mp4, frames: paths.frames, options: encode)
+        try target.write(clip, options: encode)
         let (ow, oh) = out.outputSize((w, h))
         if json {
             try JSONReport.print(["output": out.output, "cube": dims, "frames": F, "width": ow, "height": oh, "fps": fps,
-                                  "load_seconds": JSONReport.seconds(load), "decode_seconds": JSONReport.seconds(decode)])
+                                  "load_seconds": JSONReport.seconds(load), "decode_seconds": JSONReport.seconds(decode)],
+                                 toStderr: out.toStdout)
         } else {
-            print(String(format: "%@: %dx%dx%d tokens -> %d frames %dx%d in %.2f s", out.output, dims[0], dims[1], dims[2], F, ow, oh, decode))
+            out.report(String(format: "%@: %dx%dx%d tokens -> %d frames %dx%d in %.2f s", out.output, dims[0], dims[1], dims[2], F, ow, oh, decode))
         }
     }
 }
@@ -92,11 +93,11 @@ struct ReconstructCommand: ParsableCommand {
         guard clip.count >= cfg.frames else {
             throw RunError("\(input): clip too short to encode: \(clip.count) frames, the tokenizer needs \(cfg.frames)")
         }
-        let paths = try out.paths
+        let target = try out.target
         let fps = out.frameRate(clip.fps)
         let encode = out.encodeOptions(fps: fps)
         do {
-            try ClipOutput.preflight(width: clip.width, height: clip.height, fps: fps, mp4: paths.mp4, frames: paths.frames, options: encode)
+            try target.preflight(width: clip.width, height: clip.height, fps: fps, options: encode)
         } catch let e as VideoIOError { throw RunError("\(input): \(e.description)") }
         let t0 = now()
         let cube = try tok.encode(frames: clip.floats(layout: .thwc), count: clip.count, height: clip.height, width: clip.width)
@@ -107,13 +108,14 @@ struct ReconstructCommand: ParsableCommand {
         let decode = seconds(since: t1)
         let result = VideoFrames(floats: frames, count: clip.count, height: clip.height, width: clip.width, fps: fps)
         let psnr = result.psnr(against: clip)
-        try ClipOutput.write(result, mp4: paths.mp4, frames: paths.frames, options: encode)
+        try target.write(result, options: encode)
         if json {
             try JSONReport.print(["input": input, "output": out.output, "frames": clip.count, "width": clip.width, "height": clip.height,
                                   "cube": [t, h, w], "psnr_db": psnr.isFinite ? (psnr * 100).rounded() / 100 : 999,
-                                  "encode_seconds": JSONReport.seconds(encodeSeconds), "decode_seconds": JSONReport.seconds(decode)])
+                                  "encode_seconds": JSONReport.seconds(encodeSeconds), "decode_seconds": JSONReport.seconds(decode)],
+                                 toStderr: out.toStdout)
         } else {
-            print(String(format: "%@: %d frames %dx%d -> %dx%dx%d tokens -> PSNR %.2f dB (encode %.2f s, decode %.2f s)",
+            out.report(String(format: "%@: %d frames %dx%d -> %dx%dx%d tokens -> PSNR %.2f dB (encode %.2f s, decode %.2f s)",
                          out.output, clip.count, clip.width, clip.height, t, h, w, psnr, encodeSeconds, decode))
         }
     }

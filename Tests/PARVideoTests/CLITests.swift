@@ -28,7 +28,7 @@ final class CLITests: XCTestCase {
             (["--action", "3", "--top-p", "1.5", "-o", "x.mp4"], "--top-p"),
             (["--action", "3", "--parallel", "3", "-o", "x.mp4"], "--parallel 3"),
             (["--action", "3", "--format", "gif", "-o", "x.mp4"], "--format"),
-            (["--action", "3", "--format", "both", "-o", "x"], "must end in .mp4"),
+            (["--action", "3", "--format", "both", "-o", "x"], "OUT must be a video file"),
             (["--action", "3", "-o", "x.mp4", "--bogus"], "--bogus"),
             (["-o", "x.mp4"], "--action"),
         ]
@@ -99,7 +99,7 @@ final class CLITests: XCTestCase {
     func testHelpShowsDefaults() throws {
         let r = try run(["generate", "--help"], in: try scratchFolder())
         XCTAssertEqual(r.code, 0)
-        for needle in ["--action", "--frames", "--size", "(default: 8;", "(values: mp4, frames, both; default: mp4)",
+        for needle in ["--action", "--frames", "--size", "(default: 8;", "(default: by OUT's extension)", "-y, --overwrite",
                        "(default: 12)", "(default: medium)", "--model"] {
             XCTAssertTrue(r.out.contains(needle), "help lacks \(needle)")
         }

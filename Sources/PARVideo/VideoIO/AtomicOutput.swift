@@ -17,78 +17,17 @@ public enum AtomicOutput {
     /// The longest output name: the temporary name must fit NAME_MAX too.
     public static let maxNameBytes = Int(NAME_MAX) - temporaryOverhead
 
-    /// Checks that `url` can be created: its folder exists, is a folder and is
-    /// writable, its name (and the temporary name) fits the file system, and
-    /// `url` itself is absent or the same kind of thing: a regular file, or a
-    /// folder when `directory`. A device, FIFO, socket or symbolic link is
-    /// refused: the output would replace it.
-    public static func checkWritable(_ url: URL, directory: Bool = false) throws {
-        let name = url.lastPathComponent
-        guard !name.isEmpty, name != ".", name != "..", name != "/" else {
-            throw VideoIOError("cannot write \(url.path): not a file or folder name")
-        }
-        guard name.utf8.count <= maxNameBytes else {
-            throw VideoIOError("cannot write \(url.path): the name is \(name.utf8.count) bytes, at most \(maxNameBytes) "
-                               + "(its temporary name while written adds up to \(temporaryOverhead), and names stop at \(NAME_MAX))")
-        }
-        guard url.path.utf8.count + temporaryOverhead < Int(PATH_MAX) else {
-            throw VideoIOError("cannot write \(url.path): the path is longer than the \(Int(PATH_MAX) - temporaryOverhead - 1) bytes allowed")
-        }
-        let parent = url.deletingLastPathComponent()
-        var st = stat()
-        guard stat(parent.path, &st) == 0 else {
-            throw VideoIOError("cannot write \(url.path): folder \(parent.path) does not exist")
-        }
-        guard st.st_mode & S_IFMT == S_IFDIR else {
-            throw VideoIOError("cannot write \(url.path): \(parent.path) is not a folder")
-        }
-        guard access(parent.path, W_OK) == 0 else {
-            throw VideoIOError("cannot write \(url.path): folder \(parent.path) is not writable")
-        }
-        try checkReplaceable(url, directory: directory)
-    }
-
-    /// `url` is absent, or a regular file (a folder when `directory`) that an
-    /// output may replace.
-    static func checkReplaceable(_ url: URL, directory: Bool) throws {
-        var st = stat()
-        guard lstat(url.path, &st) == 0 else { return }
-        let type = st.st_mode & S_IFMT
-        switch type {
-        case S_IFREG where !directory, S_IFDIR where directory:
-            return
-        case S_IFREG, S_IFDIR:
-            throw VideoIOError("cannot write \(url.path): it exists and is \(type == S_IFDIR ? "a folder" : "a file")")
-        case S_IFLNK:
-            throw VideoIOError("cannot write \(url.path): it is a symbolic link, which the output would replace; give the path it points to")
-        default:
-            throw VideoIOError("cannot write \(url.path): it is \(InputFile.describe(mode: st.st_mode)), not a regular "
-                               + "\(directory ? "folder" : "file"); par-video never replaces one")
-        }
-    }
-
-    /// True when `a` and `b` name the same output: the same folder (symbolic
-    /// links and `.`/`..` resolved) and name, or one existing file (hard links).
-    public static func sameTarget(_ a: URL, _ b: URL) -> Bool {
-        func canonical(_ u: URL) -> String {
-            let parent = u.deletingLastPathComponent().path
-            guard let real = realpath(parent, nil) else { return u.standardizedFileURL.path }
-            defer { free(real) }
-            return String(cString: real) + "/" + u.lastPathComponent
-        }
-        if canonical(a) == canonical(b) { return true }
-        var sa = stat(), sb = stat()
-        return stat(a.path, &sa) == 0 && stat(b.path, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
-    }
-
     /// Runs `body` with a temporary URL next to `url` and renames the result
     /// over `url` when `body` returns. The temporary path is removed when
     /// `body` throws or the process is interrupted. `directory`: the
     /// temporary path is created as an empty folder for `body` to fill.
-    /// `body` wraps each step that creates something in `step`.
-    public static func write<R>(to url: URL, directory: Bool = false, _ body: (URL) throws -> R) throws -> R {
+    /// `body` wraps each step that creates something in `step`. Without
+    /// `overwrite` an existing `url` is refused, also when it appears while
+    /// `body` runs: the rename then never replaces it.
+    public static func write<R>(to url: URL, directory: Bool = false, overwrite: Bool = true,
+                                _ body: (URL) throws -> R) throws -> R {
         installHandlers()
-        try checkWritable(url, directory: directory)
+        try checkWritable(url, directory: directory, overwrite: overwrite)
         let tmp = temporaryURL(for: url)
         try step {
             // Registered before it exists: a signal in between finds nothing to remove, never an orphan.
@@ -102,7 +41,7 @@ public enum AtomicOutput {
         do {
             let result = try body(tmp)
             try step {
-                try commit(tmp, to: url, directory: directory)
+                try commit(tmp, to: url, directory: directory, overwrite: overwrite)
                 unregister(tmp)
             }
             return result
@@ -140,9 +79,10 @@ public enum AtomicOutput {
         }
     }
 
-    private static func commit(_ tmp: URL, to url: URL, directory: Bool) throws {
+    private static func commit(_ tmp: URL, to url: URL, directory: Bool, overwrite: Bool) throws {
         // Checked again here: the target may have become a device or a link since the start.
-        try checkReplaceable(url, directory: directory)
+        try checkReplaceable(url, directory: directory, overwrite: overwrite)
+        if !overwrite { return try commitNew(tmp, to: url, directory: directory) }
         // rename(2) replaces a file atomically; a non-empty folder cannot be
         // replaced, so an old folder is moved aside first and removed after.
         var aside: URL?
@@ -166,6 +106,37 @@ public enum AtomicOutput {
         if let old = aside {
             try? FileManager.default.removeItem(at: old)
             unregister(old)
+        }
+    }
+
+    /// Puts `tmp` at `url` only if nothing is there: a file by link(2),
+    /// which fails on an existing name; a folder by claiming the name with
+    /// mkdir(2) and renaming over that empty folder (rename fails on a
+    /// folder that has meanwhile been filled).
+    private static func commitNew(_ tmp: URL, to url: URL, directory: Bool) throws {
+        if directory {
+            guard mkdir(url.path, 0o755) == 0 else {
+                if errno == EEXIST { throw exists(url, folder: true) }
+                throw VideoIOError("cannot create \(url.path): \(String(cString: strerror(errno)))")
+            }
+            guard rename(tmp.path, url.path) == 0 else {
+                let reason = String(cString: strerror(errno))
+                rmdir(url.path)
+                throw VideoIOError("cannot rename \(tmp.path) to \(url.path): \(reason)")
+            }
+            return
+        }
+        if link(tmp.path, url.path) == 0 {
+            unlink(tmp.path)
+            return
+        }
+        if errno == EEXIST { throw exists(url, folder: false) }
+        // A file system without hard links: checked just above, renamed now.
+        guard errno == EPERM || errno == ENOTSUP || errno == EOPNOTSUPP || errno == EXDEV else {
+            throw VideoIOError("cannot create \(url.path): \(String(cString: strerror(errno)))")
+        }
+        guard rename(tmp.path, url.path) == 0 else {
+            throw VideoIOError("cannot rename \(tmp.path) to \(url.path): \(String(cString: strerror(errno)))")
         }
     }
 

@@ -11,10 +11,10 @@ public enum FrameFolder {
     }
 
     /// Writes `clip` as a new folder `url` atomically (an existing folder at
-    /// `url` is replaced only once every frame is written).
-    public static func write(_ clip: VideoFrames, to url: URL) throws {
+    /// `url` is replaced only once every frame is written, and only with `overwrite`).
+    public static func write(_ clip: VideoFrames, to url: URL, overwrite: Bool = true) throws {
         guard clip.count >= 1 else { throw VideoIOError("cannot write \(url.path): the clip has no frames") }
-        try AtomicOutput.write(to: url, directory: true) { tmp in
+        try AtomicOutput.write(to: url, directory: true, overwrite: overwrite) { tmp in
             let encoder = try PNGEncoder(width: clip.width, height: clip.height)
             for i in 0..<clip.count {
                 let png = try clip.pixels.withUnsafeBufferPointer { buf in

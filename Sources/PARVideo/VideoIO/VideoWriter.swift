@@ -1,57 +1,13 @@
 import CFFmpeg
 import Foundation
 
-/// How an MP4 is encoded.
-public struct VideoEncodeOptions: Sendable, Equatable {
-    public enum Codec: String, Sendable, CaseIterable {
-        /// H.264 through libx264 when the linked FFmpeg has it, else mpeg4.
-        case auto
-        /// H.264 through libx264; an error when it is missing.
-        case h264
-        /// FFmpeg's native MPEG-4 Part 2 encoder (always built in).
-        case mpeg4
-    }
-
-    public var codec: Codec = .auto
-    /// x264 constant rate factor, 0-51 (0 lossless, about 18 visually
-    /// lossless for ordinary footage). Default 12: generated 128x128 clips
-    /// are small, so near-transparent quality costs only a few kB a clip,
-    /// and reconstructions and continuations read back from MP4 lose little.
-    /// 1-51 keeps the High profile that browsers play (0 would need High 4:4:4).
-    public var crf: Int = 12
-    /// x264 preset (ultrafast ... veryslow).
-    public var preset: String = "medium"
-    /// Extra libx264 options, "key=value:key=value" (x264's own names).
-    public var x264Params: String?
-    /// mpeg4 quantizer, 1 (best) - 31.
-    public var mpeg4Quality: Int = 2
-    /// Frames per second written into the stream (default: the clip's fps).
-    public var fps: Double?
-    /// Output size; nil keeps the clip's size. Both must be even (yuv420p).
-    public var size: (width: Int, height: Int)? {
-        get { sizeW.map { ($0, sizeH!) } }
-        set { sizeW = newValue?.width; sizeH = newValue?.height }
-    }
-    private var sizeW: Int?, sizeH: Int?
-
-    public static let presets = ["ultrafast", "superfast", "veryfast", "faster", "fast",
-                                 "medium", "slow", "slower", "veryslow", "placebo"]
-
-    public init(codec: Codec = .auto, crf: Int = 12, preset: String = "medium",
-                fps: Double? = nil, size: (width: Int, height: Int)? = nil) {
-        self.codec = codec
-        self.crf = crf
-        self.preset = preset
-        self.fps = fps
-        self.size = size
-    }
-}
-
-/// Writes clips as MP4: H.264 yuv420p (libx264) or mpeg4, moov atom first.
+/// Writes clips as MP4, QuickTime or Matroska (H.264 yuv420p through
+/// libx264, or mpeg4), WebM (VP9 through libvpx), or fragmented MP4 for a
+/// pipe. GIF has its own writer (GIFWriter).
 ///
 /// The bytes depend only on the frames and the options: x264 runs on one
 /// thread (its output changes with the thread count) without its AVX-512
-/// code, swscale is bit-exact and reads only zero-padded copies, and the
+/// code, libvpx on one thread too, swscale is bit-exact and reads only zero-padded copies, and the
 /// muxer writes no creation time or library version.
 public enum VideoWriter {
     /// True when the linked FFmpeg has libx264.
@@ -61,12 +17,27 @@ public enum VideoWriter {
     public static func writeMP4(_ clip: VideoFrames, to url: URL, options: VideoEncodeOptions = .init()) throws {
         try validate(clip, options: options, path: url.path)
         try AtomicOutput.write(to: url) { tmp in
-            try encode(clip, to: tmp.path, options: options)
+            try encode(clip, to: tmp.path, container: .mp4, options: options)
         }
     }
 
     /// The codec name `writeMP4` will use with these options ("h264" or "mpeg4").
     public static func codecName(for options: VideoEncodeOptions) throws -> String {
+        try codecName(for: options, container: .mp4)
+    }
+
+    /// The codec a `container` file gets with these options: "vp9" for WebM,
+    /// else "h264" or "mpeg4" as `options.codec` says.
+    public static func codecName(for options: VideoEncodeOptions, container: VideoContainer) throws -> String {
+        if container == .webm {
+            guard options.codec == .auto else {
+                throw VideoIOError("--codec \(options.codec.rawValue) applies to .mp4, .mov and .mkv; WebM holds VP9")
+            }
+            guard VideoContainer.hasVP9 else {
+                throw VideoIOError("the linked FFmpeg has no VP9 encoder (libvpx), so it cannot write .webm; write .mp4, .mov, .mkv or .gif")
+            }
+            return "vp9"
+        }
         switch options.codec {
         case .mpeg4: return "mpeg4"
         case .h264:
@@ -116,23 +87,27 @@ public enum VideoWriter {
     /// can be written to `path` with `options`: the settings, then the
     /// encoder itself opened and closed with them, so a frame size or rate
     /// the encoder refuses is one line now rather than after rendering.
-    public static func preflight(width: Int, height: Int, fps: Double, options: VideoEncodeOptions, path: String) throws {
+    public static func preflight(width: Int, height: Int, fps: Double, options: VideoEncodeOptions, path: String,
+                                 container: VideoContainer = .mp4) throws {
         try validate(width: width, height: height, fps: fps, options: options, path: path)
         FFmpegLog.quiet()
         var ctx: UnsafeMutablePointer<AVCodecContext>? = try openEncoder(width: width, height: height, fps: fps,
-                                                                         options: options, globalHeader: true)
+                                                                         options: options, container: container,
+                                                                         globalHeader: true)
         avcodec_free_context(&ctx)
     }
 
     /// An open encoder context for these settings (the caller frees it).
     private static func openEncoder(width: Int, height: Int, fps: Double, options: VideoEncodeOptions,
-                                    globalHeader: Bool) throws -> UnsafeMutablePointer<AVCodecContext> {
+                                    container: VideoContainer, globalHeader: Bool) throws -> UnsafeMutablePointer<AVCodecContext> {
         let outW = Int32(options.size?.width ?? width), outH = Int32(options.size?.height ?? height)
-        let useH264 = try codecName(for: options) == "h264"
+        let codec = try codecName(for: options, container: container)
+        let useH264 = codec == "h264"
+        let library = ["h264": "libx264", "vp9": "libvpx-vp9"][codec] ?? "mpeg4"
         let rate = rate(options.fps ?? fps)
         let timeBase = AVRational(num: rate.den, den: rate.num)
-        let encoder = useH264 ? avcodec_find_encoder_by_name("libx264") : avcodec_find_encoder(AV_CODEC_ID_MPEG4)
-        guard let encoder else { throw VideoIOError("no \(useH264 ? "libx264" : "mpeg4") encoder in the linked FFmpeg") }
+        let encoder = codec == "mpeg4" ? avcodec_find_encoder(AV_CODEC_ID_MPEG4) : avcodec_find_encoder_by_name(library)
+        guard let encoder else { throw VideoIOError("no \(library) encoder in the linked FFmpeg") }
         guard let ctx = avcodec_alloc_context3(encoder) else { throw VideoIOError("cannot allocate the encoder") }
         ctx.pointee.width = outW
         ctx.pointee.height = outH
@@ -156,6 +131,14 @@ public enum VideoWriter {
             var params = [x264CPUParam]
             if let extra = options.x264Params { params.append(extra) }  // later keys win
             av_dict_set(&codecOptions, "x264-params", params.joined(separator: ":"), 0)
+        } else if codec == "vp9" {
+            // Constant quality (no bitrate target) at the --crf value, on one
+            // thread without row threading: the same frames give the same bytes.
+            av_dict_set(&codecOptions, "crf", String(options.crf), 0)
+            av_dict_set(&codecOptions, "deadline", "good", 0)
+            av_dict_set(&codecOptions, "cpu-used", "2", 0)
+            av_dict_set(&codecOptions, "row-mt", "0", 0)
+            ctx.pointee.bit_rate = 0
         } else {
             ctx.pointee.flags |= AV_CODEC_FLAG_QSCALE | AV_CODEC_FLAG_BITEXACT
             ctx.pointee.global_quality = FF_QP2LAMBDA * Int32(options.mpeg4Quality)
@@ -165,21 +148,26 @@ public enum VideoWriter {
         if rc < 0 {
             var c: UnsafeMutablePointer<AVCodecContext>? = ctx
             avcodec_free_context(&c)
-            try ffcheck(rc, "the \(useH264 ? "libx264" : "mpeg4") encoder refuses \(outW)x\(outH) at \(options.fps ?? fps) fps")
+            try ffcheck(rc, "the \(library) encoder refuses \(outW)x\(outH) at \(options.fps ?? fps) fps")
         }
         return ctx
     }
 
-    static func encode(_ clip: VideoFrames, to path: String, options: VideoEncodeOptions) throws {
+    /// Encodes `clip` into a `container` file at `path`; nil writes to
+    /// standard output (for `.fragmentedMP4`).
+    static func encode(_ clip: VideoFrames, to path: String?, container: VideoContainer, options: VideoEncodeOptions) throws {
+        let url = path ?? "pipe:1"
+        let path = path ?? "standard output"
+        let name = container.label
         FFmpegLog.quiet()
         let outW = Int32(options.size?.width ?? clip.width), outH = Int32(options.size?.height ?? clip.height)
         let rate = rate(options.fps ?? clip.fps)
         let timeBase = AVRational(num: rate.den, den: rate.num)
 
         var fmt: UnsafeMutablePointer<AVFormatContext>?
-        // The temporary name has no .mp4 suffix: name the muxer explicitly.
-        try ffcheck(avformat_alloc_output_context2(&fmt, nil, "mp4", path), "cannot create MP4 muxer for \(path)")
-        guard let fmt else { throw VideoIOError("cannot create MP4 muxer for \(path)") }
+        // The temporary name has no extension: name the muxer explicitly.
+        try ffcheck(avformat_alloc_output_context2(&fmt, nil, container.muxer, url), "cannot create the \(name) muxer for \(path)")
+        guard let fmt else { throw VideoIOError("cannot create the \(name) muxer for \(path)") }
         defer {
             if fmt.pointee.pb != nil { avio_closep(&fmt.pointee.pb) }
             avformat_free_context(fmt)
@@ -188,7 +176,7 @@ public enum VideoWriter {
         fmt.pointee.flags |= AVFMT_FLAG_BITEXACT
 
         guard let stream = avformat_new_stream(fmt, nil) else { throw VideoIOError("cannot add a video stream") }
-        let ctx = try openEncoder(width: clip.width, height: clip.height, fps: clip.fps, options: options,
+        let ctx = try openEncoder(width: clip.width, height: clip.height, fps: clip.fps, options: options, container: container,
                                   globalHeader: fmt.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0)
         var enc: UnsafeMutablePointer<AVCodecContext>? = ctx
         defer { avcodec_free_context(&enc) }
@@ -197,12 +185,11 @@ public enum VideoWriter {
         stream.pointee.avg_frame_rate = rate
 
         // Creating the file is a writing step: the shutdown path must not remove the temporary just before it appears.
-        try AtomicOutput.step { try ffcheck(avio_open(&fmt.pointee.pb, path, AVIO_FLAG_WRITE), "cannot open \(path) for writing") }
+        try AtomicOutput.step { try ffcheck(avio_open(&fmt.pointee.pb, url, AVIO_FLAG_WRITE), "cannot open \(path) for writing") }
         var muxOptions: OpaquePointer?
         defer { av_dict_free(&muxOptions) }
-        // moov before mdat: a browser starts playing before the whole file arrives.
-        av_dict_set(&muxOptions, "movflags", "+faststart", 0)
-        try ffcheck(avformat_write_header(fmt, &muxOptions), "cannot write the MP4 header of \(path)")
+        for (key, value) in container.muxOptions { av_dict_set(&muxOptions, key, value, 0) }
+        try ffcheck(avformat_write_header(fmt, &muxOptions), "cannot write the \(name) header of \(path)")
 
         let scaler = try Scaler(srcWidth: Int32(clip.width), srcHeight: Int32(clip.height), srcFormat: AV_PIX_FMT_RGB24,
                                 dstWidth: outW, dstHeight: outH, dstFormat: AV_PIX_FMT_YUV420P)
@@ -245,26 +232,3 @@ public enum VideoWriter {
         try ffcheck(av_write_trailer(fmt), "cannot finish \(path)")
     }
 }
-
-
-/// x264's `asm` option: the CPU's own SIMD sets up to AVX2, never AVX-512.
-/// x264 r3095's AVX-512 paths gave the same clip different bytes from one
-/// encode to the next in one process (seen on Zen 4: sizes 3086, 3157, 3174
-/// bytes for one 9-frame clip); with AVX2 or no asm at all every encode gave
-/// the same bytes as x264's C code. The AVX-512 loss is about 20% of a step
-/// that takes under 0.1 s for a 17-frame 128x128 clip.
-let x264CPUParam: String = {
-    let flags = av_get_cpu_flags()
-    let sets: [(Int32, String)] = [
-        (AV_CPU_FLAG_MMXEXT, "MMX2"), (AV_CPU_FLAG_SSE, "SSE"), (AV_CPU_FLAG_SSE2, "SSE2"),
-        (AV_CPU_FLAG_SSE3, "SSE3"), (AV_CPU_FLAG_SSSE3, "SSSE3"), (AV_CPU_FLAG_SSE4, "SSE4.1"),
-        (AV_CPU_FLAG_SSE42, "SSE4.2"), (AV_CPU_FLAG_AVX, "AVX"), (AV_CPU_FLAG_FMA3, "FMA3"),
-        (AV_CPU_FLAG_BMI1, "BMI1"), (AV_CPU_FLAG_BMI2, "BMI2"), (AV_CPU_FLAG_AVX2, "AVX2"),
-    ]
-    let names = sets.filter { flags & $0.0 != 0 }.map(\.1)
-    #if arch(x86_64)
-    return "asm=" + (names.isEmpty ? "0" : names.joined(separator: ","))
-    #else
-    return "asm=auto"  // other architectures: x264's own detection
-    #endif
-}()
