@@ -151,6 +151,46 @@ final class OutputCLITests: XCTestCase {
     }
 }
 
+/// A full disk or a signal while a GIF, WebM or MP4 is written leaves nothing behind.
+final class OutputCleanupTests: XCTestCase {
+    let tiny = fixturesDir.appendingPathComponent("pipeline/tiny").path
+
+    func testFullDiskLeavesNoPartialFile() throws {
+        for ext in ["gif", "webm", "mp4"] {
+            let dir = try scratchFolder("full\(ext)")
+            // A file-size limit stands in for a full disk: the encoder's write fails part way.
+            let r = try runParVideo(["--model", tiny, "--action", "0", "--frames", "60", "--size", "256", "--threads", "1",
+                                     "--quiet", "-o", "long.\(ext)"], in: dir, shell: "ulimit -f 8; exec")
+            XCTAssertEqual(r.code, 1, "\(ext): \(r.err)")
+            XCTAssertTrue(r.err.hasPrefix("error: ") && r.err.filter { $0 == "\n" }.count == 1, "\(ext): \(r.err)")
+            XCTAssertEqual(listing(dir), [], "\(ext): debris")
+        }
+    }
+
+    func testInterruptDuringTheEncodeLeavesNothing() throws {
+        #if os(Linux)
+        for ext in ["gif", "webm"] {
+            let dir = try scratchFolder("sig\(ext)")
+            let p = Process()
+            p.executableURL = parVideoBinary
+            p.arguments = ["--model", tiny, "--action", "0", "--frames", "200", "--size", "256", "--threads", "1",
+                           "--quiet", "-o", "long.\(ext)"]
+            p.currentDirectoryURL = dir
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let deadline = Date().addingTimeInterval(60)
+            while p.isRunning, !listing(dir).contains(where: { $0.contains(".partial-") }), Date() < deadline { usleep(2_000) }
+            kill(p.processIdentifier, SIGINT)
+            p.waitUntilExit()
+            // The encode of 200 frames at 256x256 takes far longer than the 2 ms poll.
+            XCTAssertEqual(p.terminationStatus, 130, "\(ext): not interrupted while encoding")
+            XCTAssertEqual(listing(dir), [], "\(ext): debris")
+        }
+        #endif
+    }
+}
+
 /// The library side: parsing -o once, the palette, the GIF and WebM writers,
 /// and the no-replace commit.
 final class OutputTargetTests: XCTestCase {

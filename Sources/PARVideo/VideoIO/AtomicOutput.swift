@@ -217,6 +217,9 @@ public enum AtomicOutput {
         // may be busy computing or writing. The signals stay blocked until
         // every source is armed (an ignored signal would be lost instead).
         holdSignals()
+        // A file-size limit (ulimit -f) fails the write with EFBIG, whose error
+        // path removes the temporary, instead of killing the process mid-file.
+        signal(SIGXFSZ, SIG_IGN)
         let queue = DispatchQueue(label: "par-video.signals")
         for sig in terminatingSignals {
             // A signal ignored from the start stays ignored: `nohup` (HUP) and

@@ -18,7 +18,7 @@ enum GIFWriter {
         }
         let fps = options.fps ?? clipFPS
         guard fps.isFinite, fps >= VideoWriter.minimumFPS, fps <= maximumFPS else {
-            throw VideoIOError("cannot write \(path): GIF plays at most \(Int(maximumFPS)) fps (delays are hundredths of a second), got --fps \(fps)")
+            throw VideoIOError("cannot write \(path): GIF plays at most \(Int(maximumFPS)) fps (delays are hundredths of a second), got \(fps) fps")
         }
         guard options.codec == .auto else {
             throw VideoIOError("--codec \(options.codec.rawValue) applies to .mp4, .mov and .mkv, not to GIF")
