@@ -71,7 +71,7 @@ def single_clip_seconds(binary: str, model: str, n: int, out: str) -> float:
     times = []
     for seed in range(3):
         r = subprocess.run([binary, "--model", model, "--parallel", str(n), "--action", "12", "--seed", str(seed),
-                            "--json", "-o", os.path.join(out, f"one_n{n}.mp4")], check=True, capture_output=True, text=True)
+                            "--json", "-y", "-o", os.path.join(out, f"one_n{n}.mp4")], check=True, capture_output=True, text=True)
         j = json.loads(r.stdout)
         times.append(j["tokens_seconds"] + j["decode_seconds"] + j["encode_seconds"])
     return round(float(np.median(times)), 3)
@@ -85,7 +85,7 @@ def reconstruct_all(binary: str, model: str, src: str, dst: str) -> list[float]:
         rows = list(csv.reader(fh))[1:]
     for name, _ in rows:
         r = subprocess.run([binary, "reconstruct", os.path.join(src, name), "--model", model, "--format", "frames",
-                            "--json", "-o", os.path.join(dst, name)], check=True, capture_output=True, text=True)
+                            "--json", "-y", "-o", os.path.join(dst, name)], check=True, capture_output=True, text=True)
         psnrs.append(json.loads(r.stdout)["psnr_db"])
     shutil.copyfile(os.path.join(src, "labels.csv"), os.path.join(dst, "labels.csv"))
     return psnrs
