@@ -53,6 +53,9 @@ func fuzzBundleConfig(_ metadata: [String: String]) {
         _ = t.checkedOutputShape(t: lt, h: lh, w: lw)
         precondition(t.decodeBytes(t: lt, h: lh, w: lw) != nil, "a valid config's decode size overflows")
         _ = t.decoderFLOPs(t: lt, h: lh, w: lw)
+    case .vq2d(let v):
+        _ = (v.weightShapes().count, v.decoderFLOPs(h: v.latentSide, w: v.latentSide))
+        precondition(v.decodeBytes(h: v.latentSide, w: v.latentSide) != nil, "a valid vq2d config's decode size overflows")
     }
 }
 

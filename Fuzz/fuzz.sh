@@ -22,6 +22,8 @@ SOURCES=(
   Sources/PARVideo/Sampling/SamplingOptions.swift
   Sources/PARVideo/Tokenizer/TokenizerConfig.swift
   Sources/PARVideo/Tokenizer/FSQ.swift
+  Sources/PARVideo/ImageTokenizer/VQConfig.swift
+  Sources/PARVideo/ImageTokenizer/VQPlan.swift
   Sources/PARVideo/Pipeline/NPY.swift
   Sources/PARVideo/Pipeline/NPYHeader.swift
   Sources/PARVideo/Batch/BatchError.swift

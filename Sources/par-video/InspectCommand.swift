@@ -40,6 +40,14 @@ struct InspectCommand: ParsableCommand {
                 print("  config: " + Self.line(g["config"]!))
             }
         }
+        if let vq = bundle.vq {
+            _ = try VQImageTokenizer(file: vq.file, decoderOnly: true)  // builds the decoder as generate does
+            let c = vq.config, params = vq.file.tensors.values.reduce(0) { $0 + $1.count }
+            print("vq2d tokenizer \(vq.file.path)")
+            print("  parameters: \(params) (\(String(format: "%.1f", Double(params) / 1e6))M)")
+            print("  codebook \(c.codebookSize)x\(c.codebookEmbedDim)\(c.codebookL2Norm ? " (l2-normalised)" : ""), "
+                  + "\(c.downsample)x downsampling, image \(c.imageSize)x\(c.imageSize) (\(c.latentSide)x\(c.latentSide) codes)")
+        }
     }
 
     /// JSON text of `object` (a number alone with `fragment`: 8, not 8.0).

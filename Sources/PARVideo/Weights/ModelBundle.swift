@@ -2,7 +2,7 @@ import Foundation
 
 /// The `par_video` metadata entry of one bundle file (docs/BUNDLE.md).
 public struct BundleHeader: Sendable {
-    public enum Kind: String, Sendable { case gpt, tokenizer }
+    public enum Kind: String, Sendable { case gpt, tokenizer, vq2d }
     public let kind: Kind
     public let version: Int
     /// The `config` object as raw JSON, decoded by whoever owns the kind.
@@ -19,7 +19,7 @@ public struct BundleHeader: Sendable {
         let version = (obj["version"] as? NSNumber).flatMap { SafeTensorsFile.size($0) } ?? 0
         guard version == 1 else { throw WeightsError("\(path): bundle version \(version) is not supported (expected 1)") }
         guard let kindName = obj["kind"] as? String, let kind = Kind(rawValue: kindName) else {
-            throw WeightsError("\(path): bundle kind must be 'gpt' or 'tokenizer'")
+            throw WeightsError("\(path): bundle kind must be 'gpt', 'tokenizer' or 'vq2d'")
         }
         guard let config = obj["config"], JSONSerialization.isValidJSONObject(config) else {
             throw WeightsError("\(path): bundle has no 'config' object")
@@ -32,6 +32,8 @@ public struct BundleHeader: Sendable {
 public enum BundleConfig {
     case gpt(GPTConfig)
     case tokenizer(TokenizerConfig, json: Data)
+    /// LlamaGen's VQ image tokenizer (docs/BUNDLE.md).
+    case vq2d(VQConfig)
 
     /// The one check of a bundle file's `par_video` metadata that every
     /// command goes through (ModelBundle), `inspect` included.
@@ -49,6 +51,13 @@ public enum BundleConfig {
             do { return .tokenizer(try TokenizerConfig.fromMetadata(metadata, path: f), json: header.configJSON) } catch let e as TokenizerError {
                 throw WeightsError(e.description.hasPrefix(f) ? e.description : "\(f): \(e.description)")
             }
+        case .vq2d:
+            let config: VQConfig
+            do { config = try JSONDecoder().decode(VQConfig.self, from: header.configJSON) } catch {
+                throw WeightsError("\(f): bad vq2d config (\(ModelBundle.describe(error)))")
+            }
+            do { try config.validate() } catch let e as WeightsError { throw WeightsError("\(f): \(e.description)") }
+            return .vq2d(config)
         }
     }
 }
@@ -65,6 +74,8 @@ public final class ModelBundle: @unchecked Sendable {
     public let path: String
     public let gpts: [Int: GPTEntry]
     public let tokenizer: (file: SafeTensorsFile, configJSON: Data)?
+    /// The image tokenizer of an image bundle ("vq2d"), its tensors checked against its config.
+    public let vq: (file: SafeTensorsFile, config: VQConfig)?
 
     public static func load(_ path: String) throws -> ModelBundle { try ModelBundle(path: path) }
 
@@ -82,6 +93,7 @@ public final class ModelBundle: @unchecked Sendable {
         }
         var gpts: [Int: GPTEntry] = [:]
         var tokenizer: (file: SafeTensorsFile, configJSON: Data)?
+        var vq: (file: SafeTensorsFile, config: VQConfig)?
         for f in files {
             let file = try SafeTensorsFile(path: f)
             switch try BundleConfig.read(file.metadata, path: f) {
@@ -91,12 +103,17 @@ public final class ModelBundle: @unchecked Sendable {
                 }
                 gpts[config.parallel] = GPTEntry(config: config, file: file)
             case .tokenizer(_, let json):
-                if tokenizer != nil { throw WeightsError("\(path): more than one tokenizer") }
+                if tokenizer != nil || vq != nil { throw WeightsError("\(path): more than one tokenizer") }
                 tokenizer = (file, json)
+            case .vq2d(let config):
+                if tokenizer != nil || vq != nil { throw WeightsError("\(path): more than one tokenizer") }
+                try config.checkTensors(file)
+                vq = (file, config)
             }
         }
         self.gpts = gpts
         self.tokenizer = tokenizer
+        self.vq = vq
     }
 
     public var parallels: [Int] { gpts.keys.sorted() }
