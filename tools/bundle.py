@@ -180,7 +180,7 @@ def ffn_hidden(cfg):
 
 def gpt_config(dim, n_layer, n_head, vocab_size, num_classes, cube, parallel, rope,
                n_kv_head=None, multiple_of=256, ffn_dim_multiplier=None, norm_eps=1e-5,
-               rope_base=10000.0, sampling=None, actions=None, source=None):
+               rope_base=10000.0, sampling=None, actions=None, source=None, image_size=None):
     cfg = {"dim": dim, "n_layer": n_layer, "n_head": n_head, "n_kv_head": n_kv_head,
            "vocab_size": vocab_size, "num_classes": num_classes, "multiple_of": multiple_of,
            "ffn_dim_multiplier": ffn_dim_multiplier, "norm_eps": norm_eps, "rope_base": rope_base,
@@ -190,6 +190,8 @@ def gpt_config(dim, n_layer, n_head, vocab_size, num_classes, cube, parallel, ro
         cfg["actions"] = list(actions)
     if source is not None:
         cfg["source"] = source
+    if image_size is not None:
+        cfg["image_size"] = image_size
     validate_gpt_config(cfg)
     return cfg
 
@@ -328,6 +330,11 @@ def validate_gpt_config(cfg):
             raise BundleError(f"config: action name {dup!r:.80} appears twice")
     if cfg.get("source") is not None:
         check_text("config: source", cfg["source"])
+    size = cfg.get("image_size")
+    if size is not None and not (is_int(size) and 1 <= size <= 4096 and cube[0] == 1 and cube[1] == cube[2]
+                                 and size % cube[1] == 0):
+        raise BundleError(f"config: image_size {size!r:.40} must be a multiple of H = W in 1...4096 "
+                          f"for a 1 x H x W cube, cube is {cube}")
     need, have = decode_bytes(cfg), physical_memory()
     if have is not None and need > have:
         raise BundleError(f"config: decoding one clip needs about {need / 1e9:.1f} GB of memory, "

@@ -139,8 +139,13 @@ def infer_config(sd, args):
         dim=dim, n_layer=n_layer, n_head=n_head, n_kv_head=None if kv == n_head else kv,
         vocab_size=vocab, num_classes=classes, cube=args.cube, parallel=n, rope=args.rope,
         multiple_of=args.multiple_of, ffn_dim_multiplier=args.ffn_dim_multiplier,
-        sampling=sampling(args), actions=args.actions_list, source=args.source)
+        sampling=sampling(args), actions=args.actions_list, source=args.source, image_size=image_size(args))
     return cfg
+
+
+def image_size(args):
+    """--image-size (the published class-to-image GPTs: 16 x H, through VQ-16), or not recorded."""
+    return positive(args, "image_size", "--image-size")
 
 
 def convert(ckpt_path, out_path, args, log=None):
@@ -188,6 +193,7 @@ def parser():
     p.add_argument("--multiple-of", type=int, default=256)
     p.add_argument("--ffn-dim-multiplier", type=float)
     p.add_argument("--dtype", choices=("f32", "f16", "bf16"), default="f32")
+    p.add_argument("--image-size", type=int, help="image side of a class-to-image model, recorded in the bundle (e.g. 384 for a 24 x 24 cube)")
     p.add_argument("--actions", help="file with one class name per line")
     p.add_argument("--source", help="free text stored in the bundle")
     p.add_argument("--cfg", type=float, default=1.15)

@@ -113,6 +113,15 @@ final class VQImageTests: XCTestCase {
         XCTAssertThrowsError(try cfg.validate()) { XCTAssertTrue("\($0)".contains("divisible by 32 groups"), "\($0)") }
     }
 
+    /// A class-to-image GPT's recorded image side must be a multiple of its H = W.
+    func testGPTImageSizeIsChecked() throws {
+        var c = GPTConfig(dim: 64, nLayer: 1, nHead: 2, vocabSize: 256, numClasses: 10, cube: [1, 16, 16], parallel: 4, rope: .twoD)
+        c.imageSize = 256
+        XCTAssertNoThrow(try c.validate())
+        c.imageSize = 200
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".hasPrefix("model config: image_size 200 must be a multiple of H = W"), "\($0)") }
+    }
+
     /// Full size against LlamaGen's own code: PAR_VIDEO_VQ_TORCH names a folder
     /// with vq.safetensors (convert_vq.py of the random-weight .pt) and
     /// expected.safetensors, both written by tools/check_vq2d_torch.py.

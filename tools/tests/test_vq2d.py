@@ -126,3 +126,22 @@ def test_bad_inputs_are_one_line_errors(tmp_path, case, message):
     r = run_convert(tmp_path / "vq.pt", "-o", tmp_path / "out.safetensors", "--config", tmp_path / "cfg.json")
     assert r.returncode == 1 and r.stderr == f"convert_vq: error: {message}\n"
     assert not os.path.exists(tmp_path / "out.safetensors")
+
+
+def run_convert_par(*args):
+    return subprocess.run([sys.executable, os.path.join(TOOLS, "convert_par.py"), *map(str, args)],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("size, error", [(256, None), (200, "config: image_size 200 must be a multiple of H = W")])
+def test_gpt_bundle_records_image_size(tmp_path, size, error):
+    pt = os.path.join(FIXTURES, "official-par", "par-1x16x16-n4-2d", "official.pt")
+    out = tmp_path / "gpt.safetensors"
+    r = run_convert_par(pt, "-o", out, "--cube", 1, 16, 16, "--rope", "2d", "--heads", 2, "--image-size", size)
+    if error:
+        assert r.returncode == 1 and r.stderr.startswith(f"convert_par: error: {error}") and r.stderr.count("\n") == 1
+        assert not out.exists()
+    else:
+        assert r.returncode == 0, r.stderr
+        cfg, _, _ = bundle.read_gpt_bundle(str(out))
+        assert cfg["image_size"] == 256 and cfg["parallel"] == 4

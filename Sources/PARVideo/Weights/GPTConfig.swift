@@ -47,13 +47,16 @@ public struct GPTConfig: Codable, Sendable, Equatable {
     public var sampling: SamplingDefaults = SamplingDefaults()
     public var actions: [String]?
     public var source: String?
+    /// Image side of a class-to-image model (T = 1): its H x W tokens decode
+    /// through a vq2d tokenizer to image_size x image_size pixels.
+    public var imageSize: Int?
 
     enum CodingKeys: String, CodingKey {
         case dim, nLayer = "n_layer", nHead = "n_head", nKVHead = "n_kv_head"
         case vocabSize = "vocab_size", numClasses = "num_classes"
         case multipleOf = "multiple_of", ffnDimMultiplier = "ffn_dim_multiplier"
         case normEps = "norm_eps", ropeBase = "rope_base"
-        case cube, parallel, rope, sampling, actions, source
+        case cube, parallel, rope, sampling, actions, source, imageSize = "image_size"
     }
 
     public init(dim: Int, nLayer: Int, nHead: Int, nKVHead: Int? = nil, vocabSize: Int, numClasses: Int,
@@ -81,6 +84,7 @@ public struct GPTConfig: Codable, Sendable, Equatable {
         sampling = try c.decodeIfPresent(SamplingDefaults.self, forKey: .sampling) ?? SamplingDefaults()
         actions = try c.decodeIfPresent([String].self, forKey: .actions)
         source = try c.decodeIfPresent(String.self, forKey: .source)
+        imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize)
     }
 
     public var kvHeads: Int { nKVHead ?? nHead }
@@ -135,6 +139,11 @@ public struct GPTConfig: Codable, Sendable, Equatable {
         guard tokensPerClip >= 2 * parallel || parallel == 1 else { throw bad("cube \(cube) is too small for parallel \(parallel)") }
         if rope == .twoD { guard cube[0] == 1 else { throw bad("rope 2d needs T = 1, cube is \(cube)") } }
         if rope == .threeD { guard headDim >= 8 else { throw bad("rope 3d needs head_dim >= 8") } }
+        if let size = imageSize {
+            guard cube[0] == 1, cube[1] == cube[2], (1...VQConfig.Limits.imageSize).contains(size), size % cube[1] == 0 else {
+                throw bad("image_size \(size) must be a multiple of H = W in 1...\(VQConfig.Limits.imageSize) for a 1 x H x W cube, cube is \(cube)")
+            }
+        }
         if let a = actions { guard a.count == numClasses else { throw bad("\(a.count) action names for \(numClasses) classes") } }
         do { try SamplingOptions(sampling).validate() } catch let e as SamplingError { throw bad("sampling: \(e.description)") }
         try InputLimits.checkMemory(decodeBytes(batch: 1, cfg: sampling.cfgScale != 1, threads: 1), for: "model config: decoding one clip")
