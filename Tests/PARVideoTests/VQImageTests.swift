@@ -113,6 +113,23 @@ final class VQImageTests: XCTestCase {
         XCTAssertThrowsError(try cfg.validate()) { XCTAssertTrue("\($0)".contains("divisible by 32 groups"), "\($0)") }
     }
 
+    /// Same bytes whatever the thread count (the norms' sums run over more
+    /// than one slice at this size).
+    func testSameBytesWhateverTheThreadCount() throws {
+        let exp = try expected("vq_a")
+        let tok = try VQImageTokenizer(config: try exp.config, weights: SeededVQWeights(seed: exp.seed))
+        let grid = (0..<(24 * 20)).map { Int32(($0 * 37) % 64) }
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        var outputs: [[Float]] = []
+        for n in [1, 2, 5] {
+            Parallel.threads = n
+            outputs.append(try tok.decodeUnclamped(indices: grid, h: 24, w: 20))
+        }
+        XCTAssertEqual(outputs[0], outputs[1])
+        XCTAssertEqual(outputs[0], outputs[2])
+    }
+
     /// A class-to-image GPT's recorded image side must be a multiple of its H = W.
     func testGPTImageSizeIsChecked() throws {
         var c = GPTConfig(dim: 64, nLayer: 1, nHead: 2, vocabSize: 256, numClasses: 10, cube: [1, 16, 16], parallel: 4, rope: .twoD)

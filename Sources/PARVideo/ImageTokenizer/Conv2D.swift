@@ -114,7 +114,7 @@ final class Conv2D {
     private func blockedForward(_ x: Activation, _ g: Geometry, _ out: Activation,
                                 bf16: UnsafeMutablePointer<UInt16>?, f32: UnsafeMutablePointer<Float>?) {
         let positions = g.ho * g.wo, rows = CausalConv3D.blockRows, taps = kh * kw
-        let workers = min(Kernels.threads, max(1, positions / 48))
+        let workers = min(Parallel.threads, max(1, positions / 48))
         let elem = bf16 != nil ? 2 : 4
         // bf16 runs read the input in bf16, converted once; the zero row serves both widths.
         let zero = UnsafeMutableRawPointer.allocate(byteCount: cin * 4, alignment: 64)

@@ -17,19 +17,23 @@ struct VQGroupNorm {
         ones = [Float](repeating: 1, count: channels)
     }
 
-    /// Per-channel sums of x (or of (x - center)^2) over all positions, in Double.
+    /// Per-channel sums of x (or of (x - center)^2) over all positions, in
+    /// Double: at most 16 slices of at least 256 positions added in slice
+    /// order, so the rounding depends on the image size, not the thread count.
     private func channelSums(_ x: UnsafePointer<Float>, positions: Int, center: [Float]?) -> [Double] {
-        let c = channels, workers = min(Kernels.threads, max(1, positions / 256))
-        var partial = [Double](repeating: 0, count: c * workers)
+        let c = channels, slices = min(16, max(1, positions / 256))
+        var partial = [Double](repeating: 0, count: c * slices)
         partial.withUnsafeMutableBufferPointer { parts in
             let parts = parts
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let lo = positions * w / workers, hi = positions * (w + 1) / workers
-                tk_channel_sums(hi - lo, Int32(c), x + lo * c, center, center == nil ? 1 : 2, parts.baseAddress! + w * c)
+            parallelFor(slices) { range in
+                for s in range {
+                    let lo = positions * s / slices, hi = positions * (s + 1) / slices
+                    tk_channel_sums(hi - lo, Int32(c), x + lo * c, center, center == nil ? 1 : 2, parts.baseAddress! + s * c)
+                }
             }
         }
         var total = [Double](repeating: 0, count: c)
-        for w in 0..<workers { for i in 0..<c { total[i] += partial[w * c + i] } }
+        for s in 0..<slices { for i in 0..<c { total[i] += partial[s * c + i] } }
         return total
     }
 
