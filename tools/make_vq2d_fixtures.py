@@ -3,6 +3,7 @@ the numpy reference tools/vq2d_reference.py:
 
 - vq_a: seeded weights (Swift regenerates them), two levels, a channel change
   (nin_shortcut), attention, l2-normalised codebook.
+- vq_c: a tiny F32 bundle with the 2d engine fixtures' vocabulary (128).
 - vq_b: a vq2d bundle with BF16 kernels written by the converter, 8 norm
   groups, a raw (not normalised) codebook.
 
@@ -30,6 +31,11 @@ VQ_A = {"codebook_size": 64, "codebook_embed_dim": 8, "codebook_l2_norm": True, 
 VQ_B = {"codebook_size": 32, "codebook_embed_dim": 4, "codebook_l2_norm": False, "z_channels": 8,
         "channels": 16, "encoder_ch_mult": [1, 2, 2], "decoder_ch_mult": [1, 1, 2], "num_res_blocks": 0,
         "in_channels": 3, "norm_groups": 8, "norm_eps": 1e-6, "image_size": 16}
+# vq_c: a bundle whose codebook (128) matches the vocabulary of the 2d engine
+# fixtures (Tests/Fixtures/engine/2d-*: 8 x 8 tokens), for the image pipeline.
+VQ_C = {"codebook_size": 128, "codebook_embed_dim": 4, "codebook_l2_norm": True, "z_channels": 8,
+        "channels": 8, "encoder_ch_mult": [1, 1], "decoder_ch_mult": [1, 1], "num_res_blocks": 0,
+        "in_channels": 3, "norm_groups": 4, "norm_eps": 1e-6, "image_size": 16}
 LATENT = (3, 4)       # h x w: not square, to catch a transposed axis
 
 
@@ -59,6 +65,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     make("vq_a", VQ_A, 7)
     make("vq_b", VQ_B, 11, dtype="BF16")
+    make("vq_c", VQ_C, 13, dtype="F32")
 
 
 if __name__ == "__main__":

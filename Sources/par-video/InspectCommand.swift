@@ -31,7 +31,8 @@ struct InspectCommand: ParsableCommand {
                   + "--temperature \(text(d["temperature"])), --top-k \(text(d["top_k"])), --top-p \(text(d["top_p"]))")
         }
         if let classes = summary.classes { print("  classes: \(classes) (`par-video actions` lists them)") }
-        for (name, nets) in [("gpt", r["gpts"] as? [[String: Any]] ?? []), ("tokenizer", (r["tokenizer"] as? [String: Any]).map { [$0] } ?? [])] {
+        for (name, nets) in [("gpt", r["gpts"] as? [[String: Any]] ?? []), ("tokenizer", (r["tokenizer"] as? [String: Any]).map { [$0] } ?? []),
+                           ("vq2d tokenizer", (r["vq2d"] as? [String: Any]).map { [$0] } ?? [])] {
             for g in nets {
                 let params = g["parameters"] as! Int
                 let steps = g["steps"].map { ", \(text($0)) steps at n=\(text(g["parallel"]))" } ?? ""
@@ -39,14 +40,6 @@ struct InspectCommand: ParsableCommand {
                 print("  parameters: \(params) (\(String(format: "%.1f", Double(params) / 1e6))M, \(g["dtypes"]!))\(steps)")
                 print("  config: " + Self.line(g["config"]!))
             }
-        }
-        if let vq = bundle.vq {
-            _ = try VQImageTokenizer(file: vq.file, decoderOnly: true)  // builds the decoder as generate does
-            let c = vq.config, params = vq.file.tensors.values.reduce(0) { $0 + $1.count }
-            print("vq2d tokenizer \(vq.file.path)")
-            print("  parameters: \(params) (\(String(format: "%.1f", Double(params) / 1e6))M)")
-            print("  codebook \(c.codebookSize)x\(c.codebookEmbedDim)\(c.codebookL2Norm ? " (l2-normalised)" : ""), "
-                  + "\(c.downsample)x downsampling, image \(c.imageSize)x\(c.imageSize) (\(c.latentSide)x\(c.latentSide) codes)")
         }
     }
 

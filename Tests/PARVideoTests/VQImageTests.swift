@@ -95,7 +95,7 @@ final class VQImageTests: XCTestCase {
         XCTAssertEqual(r.err, "error: \(message)\n")
         let good = try runParVideo(["inspect", Self.fixtures.appendingPathComponent("vq_b.safetensors").path], in: dir)
         XCTAssertEqual(good.code, 0, good.err)
-        XCTAssertTrue(good.out.contains("codebook 32x4, 4x downsampling, image 16x16 (4x4 codes)"), good.out)
+        XCTAssertTrue(good.out.contains("vq2d tokenizer ") && good.out.contains("\"codebook_size\":32"), good.out)
     }
 
     func testBadGridsGiveClearErrors() throws {

@@ -57,9 +57,9 @@ def test_vq16_layout_has_the_published_tensor_count():
     assert sum(int(np.prod(s)) for s in shapes.values()) == 71_883_403
 
 
-@pytest.mark.parametrize("name", ["vq_a", "vq_b"])
+@pytest.mark.parametrize("name", ["vq_a", "vq_b", "vq_c"])
 def test_fixture_regenerates(tmp_path, name):
-    cfg, seed, dtype = {"vq_a": (mvf.VQ_A, 7, None), "vq_b": (mvf.VQ_B, 11, "BF16")}[name]
+    cfg, seed, dtype = {"vq_a": (mvf.VQ_A, 7, None), "vq_b": (mvf.VQ_B, 11, "BF16"), "vq_c": (mvf.VQ_C, 13, "F32")}[name]
     mvf.make(name, cfg, seed, dtype, out=str(tmp_path))
     committed = os.path.join(FIXTURES, "vq2d")
     if dtype:

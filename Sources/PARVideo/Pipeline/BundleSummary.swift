@@ -19,6 +19,8 @@ public struct BundleSummary: Encodable {
     public let defaults: Defaults?
     public let gpts: [Network<GPTConfig>]
     public let tokenizer: Network<TokenizerConfig>?
+    /// The image tokenizer of a class-to-image bundle.
+    public let vq2d: Network<VQConfig>?
 
     public init(_ bundle: ModelBundle) throws {
         model = bundle.path
@@ -36,12 +38,21 @@ public struct BundleSummary: Encodable {
         } else {
             tokenizer = nil
         }
+        if let vq = bundle.vq {
+            _ = try VQImageTokenizer(file: vq.file, decoderOnly: true)  // every tensor checked, as an image render builds it
+            vq2d = Network(file: vq.file.path, parameters: Self.parameters(vq.file), dtypes: Self.dtypes(vq.file), config: vq.config,
+                           parallel: nil, steps: nil)
+        } else {
+            vq2d = nil
+        }
         let main = try? bundle.gpt()
         classes = main?.config.numClasses
         actions = main?.config.selection.catalog?.names
         defaults = main.map { entry in
             let c = entry.config, s = c.sampling
+            let up = bundle.vq?.config.upsample ?? 1
             let shape = tok.map { $0.config.outputShape(t: c.cube[0], h: c.cube[1], w: c.cube[2]) }
+                ?? bundle.vq.map { _ in (frames: 1, height: c.cube[1] * up, width: c.cube[2] * up) }
             return Defaults(parallel: c.parallel, fps: VideoFrames.defaultFPS, cfgScale: s.cfgScale, temperature: s.temperature,
                             topK: s.topK, topP: s.topP, frames: shape?.frames, width: shape?.width, height: shape?.height)
         }
