@@ -42,7 +42,7 @@ def test_converted_gpt_bundle_loads_in_par_video(tmp_path, opts):
                              "--actions", str(tmp_path / "names.txt")]) == 0
     r = par_video("inspect", str(out))
     assert r.returncode == 0, r.stderr
-    assert "layers 2, dim 32" in r.stdout and "parallel 4" in r.stdout
+    assert "\"n_layer\":2" in r.stdout and "\"dim\":32" in r.stdout and "steps at n=4" in r.stdout
     r = par_video("tokens", "--model", str(out), "--action", "Run Fast", "-o", str(tmp_path / "t.npy"))
     assert r.returncode == 0, r.stderr
     cube = np.load(tmp_path / "t.npy")

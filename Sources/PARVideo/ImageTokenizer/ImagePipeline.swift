@@ -22,16 +22,16 @@ public final class ImagePipeline {
         self.bundle = bundle
         let entry = try bundle.gpt(parallel: parallel)
         config = entry.config
-        guard let vq = bundle.vq else { throw WeightsError("\(bundle.path): the bundle has no vq2d image tokenizer") }
+        guard let vq = bundle.vq else { throw PipelineError("\(bundle.path): the bundle has no vq2d image tokenizer") }
         guard config.rope == .twoD, config.cube[0] == 1 else {
-            throw WeightsError("\(entry.file.path): a \(config.cube.map(String.init).joined(separator: "x")) \(config.rope.rawValue) GPT makes video tokens, not a 1 x H x W image grid")
+            throw PipelineError("\(entry.file.path): a \(config.cube.map(String.init).joined(separator: "x")) \(config.rope.rawValue) GPT makes video tokens, not a 1 x H x W image grid")
         }
         guard config.vocabSize == vq.config.codebookSize else {
-            throw WeightsError("\(bundle.path): the GPT's vocabulary (\(config.vocabSize)) differs from the vq2d tokenizer's codebook (\(vq.config.codebookSize))")
+            throw PipelineError("\(bundle.path): the GPT's vocabulary (\(config.vocabSize)) differs from the vq2d tokenizer's codebook (\(vq.config.codebookSize))")
         }
         let side = Checked.multiply(config.cube[1], vq.config.upsample)
         if let size = config.imageSize, size != side {
-            throw WeightsError("\(bundle.path): the GPT was trained for \(size)x\(size) images, its \(config.cube[1])x\(config.cube[2]) tokens decode to \(side ?? 0)x\(side ?? 0)")
+            throw PipelineError("\(bundle.path): the GPT was trained for \(size)x\(size) images, its \(config.cube[1])x\(config.cube[2]) tokens decode to \(side ?? 0)x\(side ?? 0)")
         }
         tokenizer = try VQImageTokenizer(file: vq.file, decoderOnly: true)
         generator = PARGenerator(model: try GPT(entry))
