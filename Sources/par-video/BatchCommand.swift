@@ -19,10 +19,6 @@ struct BatchCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("Model bundle: a .safetensors file or a folder of them (docs/BUNDLE.md). (default: the first found of \(ModelLocator.searchOrder))",
-                                            valueName: "PATH"))
-    var model: String?
-
     @Option(name: .long, help: ArgumentHelp("Classes: all, or a comma list of ids, names and ranges, e.g. 0-4,10,PlayingGuitar.", valueName: "all|LIST"))
     var actions: String = "all"
 
@@ -39,45 +35,24 @@ struct BatchCommand: ParsableCommand {
     @Option(name: .long, help: "Base seed; clip i draws from a seed derived from it and i (independent of --batch and --shard).")
     var seed: UInt64 = 0
 
-    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Run folder (created if missing; its parent must exist).", valueName: "DIR"))
-    var output: String
-
-    @Option(name: .long, help: ArgumentHelp("mp4: DIR/<clip>.mp4; frames: DIR/<clip>/000000.png ...; both.", valueName: "mp4|frames|both"))
-    var format: BatchFormat = .mp4
-
     @Option(name: .long, help: ArgumentHelp("Clips sharing each forward pass, 1...256.", valueName: "B"))
     var batch: Int = 1
-
-    @Option(name: .long, help: ArgumentHelp("Tokens decoded per step: 1, 4 or 16. (default: the model's)", valueName: "n"))
-    var parallel: Int?
 
     @Option(name: .long, help: ArgumentHelp("Frames per clip; beyond the model's clip length each clip is extended from its last frames, as the main command's --frames does. (default: the model's clip length, see `par-video inspect`)", valueName: "N"))
     var frames: Int?
 
-    @Option(name: .long, help: "Frames per second of the output.")
-    var fps: Double = VideoFrames.defaultFPS
-
-    @Option(name: .long, help: ArgumentHelp("Output size WxH or N, even, bicubic scaling. (default: the model's)", valueName: "WxH|N"))
-    var size: FrameSize?
-
-    @Option(name: .long, help: ArgumentHelp("Render only the K-th (0-based) of N disjoint slices of the clip list.", valueName: "K/N"))
+    @Option(name: .long, help: ArgumentHelp("Render only the K-th (0-based) of N disjoint slices of the clip list; N fixed for the whole run (docs/BATCH.md).", valueName: "K/N"))
     var shard: String?
 
+    @OptionGroup(title: "Model") var model: ModelOptions
+    @OptionGroup(title: "Output") var out: OutputOptions
     @OptionGroup(title: "Sampling") var sampling: SamplingFlags
-
-    @Option(name: .long, help: ArgumentHelp("Compute threads, 1...1024. (default: the CPUs this process may run on, \(ThreadCount.available) here)", valueName: "N"))
-    var threads: Int?
-
-    @OptionGroup(title: "Encoding") var encoding: EncodingFlags
 
     @Flag(name: .long, help: "Print one JSON summary line at the end.")
     var json = false
 
     @Flag(name: .long, help: "No progress and no summary (errors still go to stderr).")
     var quiet = false
-
-    @Flag(name: .long, help: "Show FFmpeg's own log on stderr (by default only par-video's one-line errors).")
-    var verbose = false
 
     func validate() throws {
         switch (perClass, count) {
@@ -100,28 +75,27 @@ struct BatchCommand: ParsableCommand {
         guard (1...256).contains(batch) else { throw ValidationError("--batch \(batch): must be in 1...256") }
         if let shard { do { _ = try Shard(parsing: shard) } catch let e as BatchError { throw ValidationError(e.description) } }
         if actions.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--actions: empty list") }
-        try size?.validate("--size")
-        guard fps.isFinite, fps >= VideoWriter.minimumFPS, fps <= 240 else {
-            throw ValidationError("--fps \(fps): must be in [\(VideoWriter.minimumFPS), 240]")
-        }
-        if let problem = VideoWriter.frameRateProblem(fps) { throw ValidationError("--fps: \(problem)") }
-        if let parallel {
-            let s = Int(Double(parallel).squareRoot().rounded())
-            guard parallel >= 1, s * s == parallel else { throw ValidationError("--parallel \(parallel): must be a square (1, 4, 16, ...)") }
-        }
-        try ThreadCount.check(threads)
-        try encoding.check(format: format == .frames ? .frames : .mp4)
-        if let model { try checkInput(model, option: "--model") }
+        _ = try format
         try checkOutputFolder()
+    }
+
+    /// --format as a run folder holds it.
+    var format: BatchFormat {
+        get throws {
+            guard let f = BatchFormat(rawValue: out.format.rawValue) else {
+                throw ValidationError("--format \(out.format.rawValue): batch writes \(BatchFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return f
+        }
     }
 
     /// DIR must be a writable folder, or creatable in a writable folder.
     func checkOutputFolder() throws {
-        let dir = URL(fileURLWithPath: output)
+        let dir = URL(fileURLWithPath: out.output)
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir) {
-            guard isDir.boolValue else { throw ValidationError("-o \(output): exists and is not a folder") }
-            guard access(dir.path, W_OK) == 0 else { throw ValidationError("-o \(output): folder is not writable") }
+            guard isDir.boolValue else { throw ValidationError("-o \(out.output): exists and is not a folder") }
+            guard access(dir.path, W_OK) == 0 else { throw ValidationError("-o \(out.output): folder is not writable") }
         } else {
             do { try AtomicOutput.checkWritable(dir, directory: true) } catch let e as VideoIOError {
                 throw ValidationError(e.description)
@@ -129,32 +103,15 @@ struct BatchCommand: ParsableCommand {
         }
     }
 
-    /// Action ids from --actions: all of the model's, or the listed ids, names and ranges in order.
-    func resolvedActions(catalog: ActionCatalog?, classes: Int) throws -> [Int] {
-        try ActionSelection(catalog: catalog, classes: classes).parse(actions, option: "--actions")
-    }
-
-    func resolve(_ text: String, catalog: ActionCatalog?, classes: Int, option: String) throws -> Int {
-        try ActionSelection(catalog: catalog, classes: classes).resolve(text, option: option)
-    }
-
     func run() throws {
-        FFmpegLog.verbose = verbose
-        if let threads { Parallel.threads = threads }
+        out.applyLog()
         // A file-size limit (ulimit -f) must fail a write, not kill the run.
         signal(SIGXFSZ, SIG_IGN)
-        guard let modelPath = ModelLocator.resolve(explicit: model) else {
-            throw RunError("no model available: no bundle at \(ModelLocator.describe(explicit: model)); give one with --model PATH (docs/BUNDLE.md)")
-        }
-        let bundle: ModelBundle
-        do { bundle = try ModelBundle.load(modelPath) } catch let e as WeightsError { throw RunError(e.description) }
-        if let parallel, bundle.gpts[parallel] == nil {
-            throw ValidationError("--parallel \(parallel): \(modelPath) has no model trained for it (available: \(bundle.parallels.map(String.init).joined(separator: ", ")))")
-        }
-        let pipeline: VideoPipeline
-        do { pipeline = try VideoPipeline(bundle: bundle, parallel: parallel) } catch let e as WeightsError { throw RunError(e.description) } catch let e as PipelineError { throw RunError(e.description) }
-        let classes = pipeline.config.numClasses
-        let actionIDs = try resolvedActions(catalog: pipeline.actions, classes: classes)
+        let (pipeline, modelPath) = try model.pipeline()
+        let selection = pipeline.config.selection
+        let actionIDs = try selection.parse(actions, option: "--actions")
+        let fps = out.frameRate()
+        let output = out.output
 
         let progress = BatchProgress(enabled: !quiet && !json)
         let summary = try reportingBatchErrors {
@@ -162,14 +119,11 @@ struct BatchCommand: ParsableCommand {
             if let perClass {
                 clips = .perClass(perClass)
             } else {
-                let labelIDs = try labels.map { path in
-                    try BatchPlan.readLabels(path: path) { try resolve($0, catalog: pipeline.actions, classes: classes, option: "label") }
-                }
+                let labelIDs = try labels.map { path in try BatchPlan.readLabels(path: path) { try selection.resolve($0, option: "label") } }
                 clips = .count(count!, labels: labelIDs)
             }
-            let job = BatchJob(actions: actionIDs, clips: clips, seed: seed, format: format, batch: batch, frames: frames,
-                               fps: fps, sampling: sampling.options(pipeline.config.sampling),
-                               encode: encoding.options(fps: fps, size: size),
+            let job = BatchJob(actions: actionIDs, clips: clips, seed: seed, format: try format, batch: batch, frames: frames,
+                               fps: fps, sampling: sampling.options(pipeline.config.sampling), encode: out.encodeOptions(fps: fps),
                                shard: try shard.map { try Shard(parsing: $0) } ?? .whole)
             let runner = try BatchRunner(pipeline: pipeline, job: job,
                                          modelIdentity: RunFolder.modelIdentity(ModelLocator.bundles(at: modelPath)), output: output)
@@ -178,15 +132,13 @@ struct BatchCommand: ParsableCommand {
         }
         let files = summary.files
         if json {
-            let obj: [String: Any] = [
+            try JSONReport.print([
                 "output": output, "clips": summary.clips, "rendered": summary.rendered, "skipped": summary.skipped,
-                "finished": summary.finished, "shard": files.shard.description, "batch": batch,
-                "seconds": (progress.elapsed * 1000).rounded() / 1000,
+                "finished": summary.finished, "shard": files.shard.description, "batch": batch, "threads": Parallel.threads,
+                "elapsed_seconds": JSONReport.seconds(progress.elapsed),
                 "clips_per_hour": progress.elapsed > 0 ? (Double(summary.rendered) / progress.elapsed * 3600).rounded() : 0,
                 "manifest": files.manifest.path, "labels": files.labels.path,
-            ]
-            let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
+            ])
         } else if !quiet {
             print(String(format: "%@: %d clips rendered, %d already there, %d/%d finished; %.1f s (%.2f clips/s)",
                          output, summary.rendered, summary.skipped, summary.finished, summary.clips, progress.elapsed,

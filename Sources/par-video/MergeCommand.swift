@@ -39,10 +39,8 @@ struct MergeCommand: ParsableCommand {
             try RunMerge.merge(dirs.map { URL(fileURLWithPath: $0) }, into: output.map { URL(fileURLWithPath: $0) })
         }
         if json {
-            let obj: [String: Any] = ["output": s.output.path, "clips": s.clips, "shards": s.shards, "copied": s.copied,
-                                      "manifest": s.files.manifest.path, "labels": s.files.labels.path]
-            let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
+            try JSONReport.print(["output": s.output.path, "clips": s.clips, "shards": s.shards, "copied": s.copied,
+                                  "manifest": s.files.manifest.path, "labels": s.files.labels.path])
         } else if !quiet {
             print("\(s.output.path): \(s.clips) clips from \(s.shards) shard\(s.shards > 1 ? "s" : ""), none missing or doubled; manifest.jsonl and labels.csv written")
         }

@@ -85,3 +85,26 @@ final class BatchBookkeepingTests: XCTestCase {
         XCTAssertTrue(merged.out.contains("9 clips from 3 shards"), merged.out)
     }
 }
+
+extension BatchBookkeepingTests {
+    /// batch and merge --json follow the key scheme of the other commands.
+    func testBatchAndMergeJSONFollowTheKeyScheme() throws {
+        let dir = try scratchFolder()
+        var objects: [[String: Any]] = []
+        for args in [["batch", "--model", model, "--count", "4", "--shard", "0/2", "--json", "-o", "run"],
+                     ["batch", "--model", model, "--count", "4", "--shard", "1/2", "--json", "-o", "run"],
+                     ["merge", "run", "--json"]] {
+            let r = try runParVideo(args, in: dir)
+            XCTAssertEqual(r.code, 0, r.err)
+            let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any], r.out)
+            XCTAssertEqual(obj["schema"] as? Int, 1, r.out)
+            for key in obj.keys { XCTAssertNotNil(key.range(of: "^[a-z]+(_[a-z]+)*$", options: .regularExpression), key) }
+            XCTAssertNil(obj["seconds"], r.out)
+            objects.append(obj)
+        }
+        let s = try XCTUnwrap(objects[0]["elapsed_seconds"] as? Double)
+        XCTAssertEqual(s, (s * 1000).rounded() / 1000)
+        XCTAssertEqual(objects[1]["rendered"] as? Int, 2)
+        XCTAssertEqual(objects[2]["clips"] as? Int, 4)
+    }
+}

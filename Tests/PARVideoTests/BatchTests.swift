@@ -230,7 +230,7 @@ final class BatchTests: XCTestCase {
             (["--per-class", "1", "--top-p", "0", "-o", "r"], "--top-p"),
             (["--per-class", "1", "--temperature", "0", "-o", "r"], "--temperature"),
             (["--per-class", "1", "--parallel", "2", "-o", "r"], "--parallel 2"),
-            (["--per-class", "1", "--parallel", "16", "-o", "r"], "no model trained for it"),
+            (["--per-class", "1", "--parallel", "16", "-o", "r"], "no model trained for --parallel 16"),
             (["--per-class", "1", "--threads", "0", "-o", "r"], "--threads 0"),
             (["--per-class", "1", "-o", "afile"], "exists and is not a folder"),
             (["--per-class", "1", "-o", "nosuch/r"], "does not exist"),
