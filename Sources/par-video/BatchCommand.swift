@@ -75,19 +75,18 @@ struct BatchCommand: ParsableCommand {
         guard (1...256).contains(batch) else { throw ValidationError("--batch \(batch): must be in 1...256") }
         if let shard { do { _ = try Shard(parsing: shard) } catch let e as BatchError { throw ValidationError(e.description) } }
         if actions.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--actions: empty list") }
-        _ = try format
+        if out.overwrite {
+            throw ValidationError("-y/--overwrite: batch never replaces a clip; the same command resumes the run, a new run needs another -o")
+        }
+        if let f = out.format, BatchFormat(rawValue: f.rawValue) == nil {
+            throw ValidationError("--format \(f.rawValue): batch writes \(BatchFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if out.output == "-" { throw ValidationError("-o -: batch writes a run folder, not a stream") }
         try checkOutputFolder()
     }
 
-    /// --format as a run folder holds it.
-    var format: BatchFormat {
-        get throws {
-            guard let f = BatchFormat(rawValue: out.format.rawValue) else {
-                throw ValidationError("--format \(out.format.rawValue): batch writes \(BatchFormat.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return f
-        }
-    }
+    /// --format as a run folder holds it (mp4 unless given: -o is a folder, not a file with an extension).
+    var format: BatchFormat { BatchFormat(rawValue: (out.format ?? .mp4).rawValue) ?? .mp4 }
 
     /// DIR must be a writable folder, or creatable in a writable folder.
     func checkOutputFolder() throws {
@@ -122,7 +121,7 @@ struct BatchCommand: ParsableCommand {
                 let labelIDs = try labels.map { path in try BatchPlan.readLabels(path: path) { try selection.resolve($0, option: "label") } }
                 clips = .count(count!, labels: labelIDs)
             }
-            let job = BatchJob(actions: actionIDs, clips: clips, seed: seed, format: try format, batch: batch, frames: frames,
+            let job = BatchJob(actions: actionIDs, clips: clips, seed: seed, format: format, batch: batch, frames: frames,
                                fps: fps, sampling: sampling.options(pipeline.config.sampling), encode: out.encodeOptions(fps: fps),
                                shard: try shard.map { try Shard(parsing: $0) } ?? .whole)
             let runner = try BatchRunner(pipeline: pipeline, job: job,

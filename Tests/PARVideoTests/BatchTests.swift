@@ -225,6 +225,8 @@ final class BatchTests: XCTestCase {
             (["--per-class", "1", "--actions", "Wave,Dance", "-o", "r"], "unknown action 'Dance'"),
             (["--per-class", "1", "--actions", "5", "-o", "r"], "action id 5 is out of range"),
             (["--per-class", "1", "--format", "gif", "-o", "r"], "--format"),
+            (["--per-class", "1", "-y", "-o", "r"], "batch never replaces a clip"),
+            (["--per-class", "1", "-o", "-"], "batch writes a run folder"),
             (["--per-class", "1", "--size", "33", "-o", "r"], "must be even"),
             (["--per-class", "1", "--fps", "-1", "-o", "r"], "--fps"),
             (["--per-class", "1", "--top-p", "0", "-o", "r"], "--top-p"),
