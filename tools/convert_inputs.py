@@ -1,6 +1,7 @@
-"""What the converters (convert_par.py, convert_nbp.py) take from outside,
-checked once for both: state-dict keys, text and JSON files named by options,
-the output path, and the one-line error exit.
+"""What the converters (convert_par.py, convert_nbp.py, convert_vq.py) take from
+outside, checked once for all: state-dict keys, config key sets, text and JSON
+files named by options, the output path, the one-line error exit; and the one
+writer and reader of a tokenizer-kind bundle.
 """
 import argparse
 import json
@@ -49,6 +50,43 @@ def state_dict_keys(sd, prefixes):
             raise ConvertError(f"state dict keys {out[name][0]!r:.100} and {raw!r:.100} both name tensor {name!r:.100}")
         out[name] = (raw, value)
     return out
+
+
+def check_config_keys(cfg, keys, kind):
+    """A config's shape before its values: a JSON object with every key of `keys`,
+    no other key except an optional 'source'."""
+    if not isinstance(cfg, dict):
+        raise ConvertError(f"{kind} config must be a JSON object, got a {type(cfg).__name__}")
+    for key in keys:
+        if key not in cfg:
+            raise ConvertError(f"{kind} config: missing key '{key}'")
+    extra = sorted(str(k) for k in cfg if k not in keys and k != "source")
+    if extra:
+        raise ConvertError(f"{kind} config: unknown key {extra[0]!r:.40}")
+
+
+def write_kind_bundle(path, kind, cfg, tensors, dtype, kernel_ndim, validate, check):
+    """Write a bundle of `kind`: `validate(cfg)` and `check(cfg, tensors)` first, the
+    convolution kernels (arrays of `kernel_ndim` dimensions) in `dtype`, the rest F32."""
+    if dtype not in ("F32", "F16", "BF16"):
+        raise ConvertError(f"weight dtype must be F32, F16 or BF16, got {dtype}")
+    validate(cfg)
+    check(cfg, tensors)
+    dtypes = {k: (dtype if np.ndim(v) == kernel_ndim else "F32") for k, v in tensors.items()}
+    bundle.check_weights(tensors, dtypes)
+    bundle.write_safetensors(path, tensors, {"par_video": bundle.metadata_json(kind, cfg)}, dtypes)
+
+
+def read_kind_bundle(path, kind, validate, check):
+    """-> (config, float32 tensors, dtype names) of a bundle of `kind`, checked as written."""
+    tensors, meta, dtypes = bundle.read_safetensors(path)
+    try:
+        info = bundle.bundle_info(path, meta, kind)
+    except bundle.BundleError as e:
+        raise ConvertError(str(e))
+    cfg = validate(info["config"])
+    check(cfg, tensors)
+    return cfg, {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}, dtypes
 
 
 def float_tensor(name, value):

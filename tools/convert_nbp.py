@@ -20,7 +20,8 @@ import numpy as np
 
 import bundle
 import magvit2_reference as ref
-from convert_inputs import (ArgumentParser, ConvertError, check_output, float_tensor, load_json, run_main,
+from convert_inputs import (ArgumentParser, ConvertError, check_config_keys, check_output, float_tensor, load_json,
+                            read_kind_bundle, run_main, write_kind_bundle,
                             state_dict_keys, text_option)
 from pt_reader import PtError, load_pt
 
@@ -78,14 +79,7 @@ def _int(what, v, lo=1, hi=bundle.INT_MAX):
 def validate_config(cfg):
     """par-video's rules for a tokenizer config (TokenizerConfig's decoding and
     validate(), FSQ's levels), with every value's type checked first."""
-    if not isinstance(cfg, dict):
-        raise ConvertError(f"tokenizer config must be a JSON object, got a {type(cfg).__name__}")
-    for key in CONFIG_KEYS:
-        if key not in cfg:
-            raise ConvertError(f"tokenizer config: missing key '{key}'")
-    extra = sorted(str(k) for k in cfg if k not in CONFIG_KEYS and k != "source")
-    if extra:
-        raise ConvertError(f"tokenizer config: unknown key {extra[0]!r:.40}")
+    check_config_keys(cfg, CONFIG_KEYS, "tokenizer")
     _int("in_channels", cfg["in_channels"], hi=LIMITS["in_channels"])
     kernel = _int("kernel", cfg["kernel"], hi=LIMITS["kernel"])
     if kernel % 2 == 0:
@@ -183,28 +177,15 @@ def check_tensors(cfg, tensors):
 
 
 def write_tokenizer_bundle(path, cfg, tensors, dtype="F32", source=None):
-    if dtype not in ("F32", "F16", "BF16"):
-        raise ConvertError(f"weight dtype must be F32, F16 or BF16, got {dtype}")
-    validate_config(cfg)
-    check_tensors(cfg, tensors)
     cfg = dict(cfg)
     if source:
         cfg["source"] = text_option("--source", source)
-    dtypes = {k: (dtype if v.ndim == 5 else "F32") for k, v in tensors.items()}
-    bundle.check_weights(tensors, dtypes)
-    bundle.write_safetensors(path, tensors, {"par_video": bundle.metadata_json("tokenizer", cfg)}, dtypes)
+    write_kind_bundle(path, "tokenizer", cfg, tensors, dtype, 5, validate_config, check_tensors)
 
 
 def read_tokenizer_bundle(path):
     """-> (config, float32 tensors, dtype names)."""
-    tensors, meta, dtypes = bundle.read_safetensors(path)
-    try:
-        info = bundle.bundle_info(path, meta, "tokenizer")
-    except bundle.BundleError as e:
-        raise ConvertError(str(e))
-    cfg = validate_config(info["config"])
-    check_tensors(cfg, tensors)
-    return cfg, {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}, dtypes
+    return read_kind_bundle(path, "tokenizer", validate_config, check_tensors)
 
 
 def convert(checkpoint, output, config=None, dtype="F32", source=None, extra_inputs=()):

@@ -20,7 +20,8 @@ import numpy as np
 
 import bundle
 import vq2d_reference as ref
-from convert_inputs import (ArgumentParser, ConvertError, check_output, float_tensor, load_json, run_main,
+from convert_inputs import (ArgumentParser, ConvertError, check_config_keys, check_output, float_tensor, load_json,
+                            read_kind_bundle, run_main, write_kind_bundle,
                             state_dict_keys, text_option)
 from pt_reader import PtError, load_pt
 
@@ -40,14 +41,7 @@ def _int(what, v, lo=1, hi=bundle.INT_MAX):
 
 def validate_config(cfg):
     """par-video's rules for a vq2d config (VQConfig.validate), types first."""
-    if not isinstance(cfg, dict):
-        raise ConvertError(f"vq2d config must be a JSON object, got a {type(cfg).__name__}")
-    for key in CONFIG_KEYS:
-        if key not in cfg:
-            raise ConvertError(f"vq2d config: missing key '{key}'")
-    extra = sorted(str(k) for k in cfg if k not in CONFIG_KEYS and k != "source")
-    if extra:
-        raise ConvertError(f"vq2d config: unknown key {extra[0]!r:.40}")
+    check_config_keys(cfg, CONFIG_KEYS, "vq2d")
     _int("codebook_size", cfg["codebook_size"], hi=LIMITS["codebook_size"])
     _int("codebook_embed_dim", cfg["codebook_embed_dim"], hi=LIMITS["embed_dim"])
     if not isinstance(cfg["codebook_l2_norm"], bool):
@@ -135,25 +129,12 @@ def vq_tensors(sd):
 
 
 def write_vq_bundle(path, cfg, tensors, dtype="F32"):
-    if dtype not in ("F32", "F16", "BF16"):
-        raise ConvertError(f"weight dtype must be F32, F16 or BF16, got {dtype}")
-    validate_config(cfg)
-    check_tensors(cfg, tensors)
-    dtypes = {k: (dtype if np.ndim(v) == 4 else "F32") for k, v in tensors.items()}
-    bundle.check_weights(tensors, dtypes)
-    bundle.write_safetensors(path, tensors, {"par_video": bundle.metadata_json("vq2d", cfg)}, dtypes)
+    write_kind_bundle(path, "vq2d", cfg, tensors, dtype, 4, validate_config, check_tensors)
 
 
 def read_vq_bundle(path):
     """-> (config, float32 tensors, dtype names)."""
-    tensors, meta, dtypes = bundle.read_safetensors(path)
-    try:
-        info = bundle.bundle_info(path, meta, "vq2d")
-    except bundle.BundleError as e:
-        raise ConvertError(str(e))
-    cfg = validate_config(info["config"])
-    check_tensors(cfg, tensors)
-    return cfg, {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}, dtypes
+    return read_kind_bundle(path, "vq2d", validate_config, check_tensors)
 
 
 def convert(checkpoint, output, config=None, dtype="F32", image_size=None, source=None, extra_inputs=()):
