@@ -22,39 +22,10 @@ final class Conv2D {
         let p = pad ?? (k / 2, k / 2, k / 2, k / 2)
         self.pad = (p.0, p.1, p.2, p.3)
         self.bias = bias
-        let taps = k * k, kk = taps * cin
-        let kc = UnsafeMutablePointer<Float>.allocate(capacity: kk * cout)
-        w.withUnsafeBufferPointer { src in
-            for co in 0..<cout {
-                for ci in 0..<cin {
-                    let s = src.baseAddress! + (co * cin + ci) * taps
-                    for tap in 0..<taps { kc[(tap * cin + ci) * cout + co] = s[tap] }
-                }
-            }
-        }
-        if CausalConv3D.forceBLAS {
-            kernel = .blas(kc)
-        } else if bf16 && CausalConv3D.hasBF16 && cin % 2 == 0 {
-            let p = UnsafeMutablePointer<UInt16>.allocate(capacity: tk_packed_size_bf16(Int32(kk), Int32(cout)))
-            tk_pack_bf16(Int32(kk), Int32(cout), kc, p)
-            kc.deallocate()
-            kernel = .bf16(p)
-        } else if CausalConv3D.hasAVX512 {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: tk_packed_size_f32(Int32(kk), Int32(cout)))
-            tk_pack_f32(Int32(kk), Int32(cout), kc, p)
-            kc.deallocate()
-            kernel = .f32(p)
-        } else {
-            kernel = .blas(kc)
-        }
+        kernel = .pack(cin: cin, cout: cout, taps: k * k, w: w, bf16: bf16)
     }
 
-    deinit {
-        switch kernel {
-        case .blas(let p), .f32(let p): p.deallocate()
-        case .bf16(let p): p.deallocate()
-        }
-    }
+    deinit { kernel.deallocate() }
 
     struct Geometry { let h, w, ho, wo: Int }
 

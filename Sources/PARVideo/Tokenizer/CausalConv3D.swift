@@ -19,6 +19,42 @@ final class CausalConv3D {
         case blas(UnsafeMutablePointer<Float>)        // [k][cout]
         case f32(UnsafeMutablePointer<Float>)         // tk_pack_f32
         case bf16(UnsafeMutablePointer<UInt16>)       // tk_pack_bf16
+
+        /// `w` in PyTorch layout (cout, cin, taps...) packed once as [k][cout],
+        /// k = tap * cin + ci, in the form this CPU's GEMM reads (shared by Conv2D).
+        static func pack(cin: Int, cout: Int, taps: Int, w: [Float], bf16: Bool) -> Kernel {
+            let k = taps * cin
+            let kc = UnsafeMutablePointer<Float>.allocate(capacity: k * cout)
+            w.withUnsafeBufferPointer { src in
+                for co in 0..<cout {
+                    for ci in 0..<cin {
+                        let s = src.baseAddress! + (co * cin + ci) * taps
+                        for tap in 0..<taps { kc[(tap * cin + ci) * cout + co] = s[tap] }
+                    }
+                }
+            }
+            if CausalConv3D.forceBLAS { return .blas(kc) }
+            if bf16 && CausalConv3D.hasBF16 && cin % 2 == 0 {
+                let p = UnsafeMutablePointer<UInt16>.allocate(capacity: tk_packed_size_bf16(Int32(k), Int32(cout)))
+                tk_pack_bf16(Int32(k), Int32(cout), kc, p)
+                kc.deallocate()
+                return .bf16(p)
+            }
+            if CausalConv3D.hasAVX512 {
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: tk_packed_size_f32(Int32(k), Int32(cout)))
+                tk_pack_f32(Int32(k), Int32(cout), kc, p)
+                kc.deallocate()
+                return .f32(p)
+            }
+            return .blas(kc)
+        }
+
+        func deallocate() {
+            switch self {
+            case .blas(let p), .f32(let p): p.deallocate()
+            case .bf16(let p): p.deallocate()
+            }
+        }
     }
 
     let cin, cout, kt, kh, kw: Int
@@ -48,39 +84,10 @@ final class CausalConv3D {
         (kt, kh, kw) = kernel
         self.stride = (stride.0, stride.1, stride.2)
         self.bias = bias
-        let taps = kt * kh * kw, k = taps * cin
-        let kc = UnsafeMutablePointer<Float>.allocate(capacity: k * cout)
-        w.withUnsafeBufferPointer { src in
-            for co in 0..<cout {
-                for ci in 0..<cin {
-                    let s = src.baseAddress! + (co * cin + ci) * taps
-                    for tap in 0..<taps { kc[(tap * cin + ci) * cout + co] = s[tap] }
-                }
-            }
-        }
-        if Self.forceBLAS {
-            self.kernel = .blas(kc)
-        } else if bf16 && Self.hasBF16 && cin % 2 == 0 {
-            let p = UnsafeMutablePointer<UInt16>.allocate(capacity: tk_packed_size_bf16(Int32(k), Int32(cout)))
-            tk_pack_bf16(Int32(k), Int32(cout), kc, p)
-            kc.deallocate()
-            self.kernel = .bf16(p)
-        } else if Self.hasAVX512 {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: tk_packed_size_f32(Int32(k), Int32(cout)))
-            tk_pack_f32(Int32(k), Int32(cout), kc, p)
-            kc.deallocate()
-            self.kernel = .f32(p)
-        } else {
-            self.kernel = .blas(kc)
-        }
+        self.kernel = .pack(cin: cin, cout: cout, taps: kt * kh * kw, w: w, bf16: bf16)
     }
 
-    deinit {
-        switch kernel {
-        case .blas(let p), .f32(let p): p.deallocate()
-        case .bf16(let p): p.deallocate()
-        }
-    }
+    deinit { kernel.deallocate() }
 
     func reset() { context = nil }
 
