@@ -79,7 +79,7 @@ slurm-smoke: swift-test
 # at a time; the smoke run in `make test` gives each 30 s, two at a time.
 # Apple's toolchain ships no libFuzzer runtime, so macOS skips the smoke run.
 FUZZ_SECONDS ?= 600
-FUZZ_SMOKE_SECONDS ?= 30
+FUZZ_SMOKE_SECONDS ?= 60
 fuzz:
 	PYTHON=$(PYTHON) Fuzz/fuzz.sh all $(FUZZ_SECONDS) 1
 
