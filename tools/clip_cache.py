@@ -6,7 +6,10 @@ Item i of the file is `synthaction.split_item(split, i)`: the file is a pure fun
 (split, count) and can be rebuilt anywhere. Building is resumable: rows are written in
 chunks and a sidecar `.done` file holds the number of finished rows.
 
-    python3 tools/clip_cache.py --split train --count 10100   # runs/data/train_10100.npy
+    python3 tools/clip_cache.py --split train --count 10100   # runs/data/train_v2_10100.npy
+
+The file name carries synthaction.VERSION, so clips of an older version of the data are never
+read as the current one.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import synthaction as S  # noqa: E402
 
 
 def cache_path(folder: str, split: str, count: int) -> str:
-    return os.path.join(folder, f"{split}_{count}.npy")
+    return os.path.join(folder, f"{split}_v{S.VERSION}_{count}.npy")
 
 
 def done_rows(path: str) -> int:

@@ -2,21 +2,23 @@
 
 101 classes named after UCF-101's actions (tools/ucf101_classes.txt, 0-based
 ids in file order). A class fixes an actor (shape, two-tone fill), a motion
-(path, speed, rotation, pulsing scale), a colour palette and a background
-pattern; a clip draws its start position, phase, size, colours within the
-palette and background details from its own seed. Clips are 17 x 64 x 64 RGB
-uint8 (F, H, W, 3).
+(path, speed, rotation, pulsing scale) and a colour palette for the actor and
+the flat background; a clip draws its start position, phase, size and colours
+within the palette from its own seed. Clips are 17 x 64 x 64 RGB uint8
+(F, H, W, 3).
 
 Splits are by seed: train seeds are [0, TEST_SEED_BASE), test seeds are
 [TEST_SEED_BASE, 2**31). `clip(class_id, seed)` is a pure function of its
 arguments, so any clip can be regenerated anywhere.
 
-Edges are anti-aliased and backgrounds are low-frequency on purpose: the
-tokenizer compresses each 4 x 8 x 8 x 3 patch to one of 1000 codes, and the
-data should be learnable at that rate, not a test of high-frequency detail.
-Motion is slow for the same reason (at most about 2.5 px per frame): one
-latent frame stands for 4 video frames, and an actor that crosses several
-8 x 8 cells within them cannot be coded in 10 bits per cell.
+Version 2 (VERSION) is made for a tokenizer with 4 x 4-pixel, 4-frame cells:
+large actors (radius 15-19 px) with soft edges (tanh, about 3 px) and smooth
+two-tone fills on flat backgrounds. Nothing in a clip is finer than the actor's
+edge, and the class lives in the actor's shape, colours and motion, not in
+background texture. (Version 1 had 8-12 px actors with 1.5 px edges on
+patterned backgrounds; tools/TRAINING.md has the measurements that led here.)
+Motion is slow (at most about 2.5 px per frame): one latent frame stands for 4
+video frames.
 """
 from __future__ import annotations
 
@@ -26,12 +28,12 @@ import numpy as np
 
 FRAMES, SIZE = 17, 64
 NUM_CLASSES = 101
+VERSION = 2
 TEST_SEED_BASE = 1 << 30
 
 SHAPES = ("circle", "square", "triangle", "diamond", "ring", "cross", "star", "ellipse", "bar")
 PATHS = ("orbit", "horizontal", "vertical", "diagonal", "bounce", "zigzag", "wave",
          "figure8", "spiral", "pendulum", "pulse_in_place", "jump_across")
-BACKGROUNDS = ("gradient", "stripes", "rings", "checker", "drift")
 
 
 def class_names() -> list[str]:
@@ -58,12 +60,12 @@ def _class_table() -> list[dict]:
         bg_value = float(rng.choice([0.25, 0.45, 0.7]))
         # The palette is discrete: a clip picks one of 3 actor colourings and one of 3
         # background colourings. Continuous colour jitter would spend the tokenizer's
-        # 10 bits per 4x8x8 block on colour precision instead of shape and motion.
+        # code per cell on colour precision instead of shape and motion.
         actor_palette = [(_hsv_to_rgb(hue + dh, s1, v1), _hsv_to_rgb(hue2 + dh, s2, v2))
                          for dh, s1, v1, s2, v2 in ((0.0, 0.9, 0.95, 0.75, 0.75),
                                                     (0.03, 0.75, 0.85, 0.8, 0.7),
                                                     (-0.03, 1.0, 0.9, 0.65, 0.85))]
-        bg_palette = [(_hsv_to_rgb(bg_hue + dh, s0, bg_value + dv), _hsv_to_rgb(bg_hue + dh + 0.1, s0 + 0.15, min(bg_value + dv + 0.2, 1.0)))
+        bg_palette = [_hsv_to_rgb(bg_hue + dh, s0, bg_value + dv)
                       for dh, s0, dv in ((0.0, 0.35, 0.0), (0.04, 0.45, -0.06), (-0.04, 0.3, 0.06))]
         table.append(dict(
             shape=shape,
@@ -71,11 +73,10 @@ def _class_table() -> list[dict]:
             hue=hue,
             actor_palette=actor_palette,
             bg_palette=bg_palette,
-            bg=c % len(BACKGROUNDS),
             speed=float(rng.choice([0.15, 0.25, 0.4])),       # path cycles per clip (scaled per path)
             spin=float(rng.choice([-0.5, -0.25, 0.0, 0.25, 0.5])),  # turns per clip * pi
             pulse=float(rng.choice([0.0, 0.0, 0.15])),        # relative size oscillation
-            size=float(rng.uniform(8.0, 12.0)),               # actor radius in pixels
+            size=float(rng.uniform(15.0, 19.0)),              # actor radius in pixels
         ))
     return table
 
@@ -158,34 +159,6 @@ def _sdf(shape: str, u, v, r):
     raise ValueError(f"unknown shape {shape}")
 
 
-def _background(kind: str, cls: dict, rng, t, yy, xx):
-    """(F, H, W, 3) float background in [0, 1]."""
-    c0, c1 = cls["bg_palette"][rng.integers(len(cls["bg_palette"]))]
-    ang = rng.uniform(0, 2 * np.pi)
-    ph = rng.uniform(0, 2 * np.pi)
-    proj = (np.cos(ang) * xx + np.sin(ang) * yy) / SIZE            # about [-0.7, 0.7]
-    if kind == "gradient":
-        m = 0.5 + 0.7 * proj
-        m = np.broadcast_to(m, (len(t),) + m.shape)
-    elif kind == "stripes":
-        m = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(1.5, 2.5) * proj + ph)
-        m = np.broadcast_to(m, (len(t),) + m.shape)
-    elif kind == "rings":
-        cy, cx = rng.uniform(-16, 16, 2)
-        rad = np.hypot(yy - cy, xx - cx) / SIZE
-        m = 0.5 + 0.5 * np.cos(2 * np.pi * rng.uniform(1.5, 2.5) * rad + ph)
-        m = np.broadcast_to(m, (len(t),) + m.shape)
-    elif kind == "checker":
-        k = 2 * np.pi * rng.uniform(1.0, 1.6) / SIZE
-        m = 0.5 + 0.5 * np.sin(k * xx + ph) * np.sin(k * yy + ph)
-        m = np.broadcast_to(m, (len(t),) + m.shape)
-    else:  # "drift": stripes moving like a panning camera
-        f = rng.uniform(1.2, 2.0)
-        m = 0.5 + 0.5 * np.sin(2 * np.pi * (f * proj[None] - 0.6 * t[:, None, None]) + ph)
-    m = np.clip(m, 0.0, 1.0)[..., None]
-    return c0 * (1 - m) + c1 * m
-
-
 def clip(class_id: int, seed: int) -> np.ndarray:
     """One clip of class `class_id`: (17, 64, 64, 3) uint8, a pure function of (class_id, seed)."""
     if not 0 <= class_id < NUM_CLASSES:
@@ -197,18 +170,20 @@ def clip(class_id: int, seed: int) -> np.ndarray:
     t = np.arange(FRAMES) / (FRAMES - 1)
     yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64) - (SIZE - 1) / 2
 
-    frames = _background(BACKGROUNDS[cls["bg"]], cls, rng, t, yy, xx)
+    bg = cls["bg_palette"][rng.integers(len(cls["bg_palette"]))]
+    frames = np.broadcast_to(bg, (FRAMES, SIZE, SIZE, 3))
 
     # Actor trajectory: class path, clip phase/offset/speed jitter.
     phase = rng.uniform(0, 1)
     speed = cls["speed"] * rng.uniform(0.9, 1.1)
     px, py = _path(PATHS[cls["path"]], t, phase, speed, rng)
     off = rng.uniform(-0.15, 0.15, 2)
-    half = SIZE / 2 - 4
+    radius0 = cls["size"] * rng.uniform(0.9, 1.1)
+    half = SIZE / 2 - 0.6 * radius0                                 # the actor stays mostly in frame
     cx = np.clip(px + off[0], -1, 1) * half
     cy = np.clip(py + off[1], -1, 1) * half
     theta = rng.uniform(0, 2 * np.pi) + np.pi * cls["spin"] * t
-    radius = cls["size"] * rng.uniform(0.85, 1.15) * (1 + cls["pulse"] * np.sin(2 * np.pi * (t + phase)))
+    radius = radius0 * (1 + cls["pulse"] * np.sin(2 * np.pi * (t + phase)))
 
     # Local coordinates of every pixel in every frame: (F, H, W).
     dx = xx[None] - cx[:, None, None]
@@ -217,10 +192,10 @@ def clip(class_id: int, seed: int) -> np.ndarray:
     u = ct * dx + st * dy
     v = -st * dx + ct * dy
     d = _sdf(SHAPES[cls["shape"]], u, v, radius[:, None, None])
-    alpha = np.clip(0.5 - d / 1.5, 0.0, 1.0)[..., None]            # ~1.5 px anti-aliased edge
+    alpha = 0.5 - 0.5 * np.tanh(d / 3.0)[..., None]                # soft edge, about 3 px
 
     col_a, col_b = cls["actor_palette"][rng.integers(len(cls["actor_palette"]))]
-    side = np.clip(0.5 + u / 2.0, 0.0, 1.0)[..., None]             # two-tone fill makes spin visible
+    side = np.clip(0.5 + u / radius[:, None, None], 0.0, 1.0)[..., None]  # smooth two-tone fill shows the spin
     actor = col_a * side + col_b * (1 - side)
 
     out = frames * (1 - alpha) + actor * alpha

@@ -108,7 +108,7 @@ def train_tokenizer(a, dev, train_u8, test_u8, log) -> tuple[M.VideoTokenizer, d
             t_eval = time.time()
     curve.append((steps0 + step, heldout()))
     log(f"tokenizer: final step {steps0 + step} held-out PSNR {curve[-1][1]:.2f} dB")
-    torch.save({"model": compact_state(model, torch.float32), "steps": steps0 + step, "config": cfg},
+    torch.save({"model": compact_state(model, torch.float32), "steps": steps0 + step, "config": cfg, "data": S.VERSION},
                os.path.join(a.out, "tokenizer.pt"))
     return model.eval(), {"steps": steps0 + step, "psnr_curve": curve}
 

@@ -34,16 +34,22 @@ def save_compact(model, steps: int, config: dict, path: str, extra: dict | None 
     atomic_save(obj, path)
 
 
-def resume(model, opt, state_path: str, compact_path: str, log, config: dict | None = None) -> tuple[int, dict]:
+def resume(model, opt, state_path: str, compact_path: str, log, config: dict | None = None,
+           data_version: int | None = None) -> tuple[int, dict]:
     """Load the newest available state; returns (step, extra dict from the full state).
     With `config`, a compact file saved for another configuration (say the tokenizer of another
     cube, or a GPT for another vocabulary) is refused instead of resumed: shapes can agree
-    while the meaning does not."""
+    while the meaning does not. With `data_version`, so is one trained on another version of
+    SynthAction (files without the field are version 1)."""
     if config is not None and compact_path and os.path.exists(compact_path) and not os.path.exists(state_path):
-        saved = torch.load(compact_path, map_location="cpu", weights_only=False).get("config")
+        st = torch.load(compact_path, map_location="cpu", weights_only=False)
+        saved = st.get("config")
         if saved != config:
             raise SystemExit(f"{compact_path} was trained with config {saved}, this run has {config}: "
                              f"delete it (and runs/<name>/) to start this configuration from scratch")
+        if data_version is not None and st.get("data", 1) != data_version:
+            raise SystemExit(f"{compact_path} was trained on SynthAction version {st.get('data', 1)}, this run uses "
+                             f"version {data_version}: move it away (it can seed this run with --init)")
     if os.path.exists(state_path):
         st = torch.load(state_path, map_location="cpu", weights_only=False)
         model.load_state_dict(st["model"])
@@ -57,6 +63,15 @@ def resume(model, opt, state_path: str, compact_path: str, log, config: dict | N
         log(f"resumed compact weights {compact_path} at step {st['steps']} (fresh optimizer)")
         return int(st["steps"]), {}
     return 0, {}
+
+
+def init_from(model, path: str, config: dict, log):
+    """Weights of a compact file as the starting point of a new run (same config required)."""
+    st = torch.load(path, map_location="cpu", weights_only=False)
+    if st.get("config") != config:
+        raise SystemExit(f"--init {path} was trained with config {st.get('config')}, this run has {config}")
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in st["model"].items()})
+    log(f"initialised from {path} (its step {st['steps']}, data version {st.get('data', 1)}); this run starts at step 0")
 
 
 def save_state(model, opt, step: int, path: str, extra: dict | None = None):

@@ -24,7 +24,7 @@ python3 tools/clip_cache.py --split train --count "$TRAIN_CLIPS" >> runs/clip_ca
 log "tokenizer to $TOK_STEPS steps"
 # shellcheck disable=SC2086
 python3 tools/train_tokenizer.py --steps "$TOK_STEPS" --full-steps "$TOK_STEPS" $TOK_ARGS \
-    --cache "runs/data/train_$TRAIN_CLIPS.npy" --threads "$THREADS" --eval-every 1000 --eval-clips 64 >> runs/tokenizer.log 2>&1
+    --cache "runs/data/train_v$(python3 -c 'import sys; sys.path.insert(0, "tools"); import synthaction; print(synthaction.VERSION)')_$TRAIN_CLIPS.npy" --threads "$THREADS" --eval-every 1000 --eval-clips 64 >> runs/tokenizer.log 2>&1
 half=$(( (TRAIN_CLIPS / 2 + 1009) / 1010 * 1010 ))   # chunk-aligned split point
 log "encoding $TRAIN_CLIPS training clips (two encoders), then 1010 held-out ones"
 python3 tools/encode_synthaction.py --split train --start 0 --count "$half" >> runs/encode.log 2>&1 &

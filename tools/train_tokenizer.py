@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import magvit2_torch as M  # noqa: E402
 import synthaction as S  # noqa: E402
-from train_common import Logger, cosine_lr, resume, save_compact, save_state  # noqa: E402
+from train_common import Logger, cosine_lr, init_from, resume, save_compact, save_state  # noqa: E402
 
 
 def to_tensor(clips: np.ndarray) -> torch.Tensor:
@@ -155,7 +155,10 @@ def main():
                     help="AdamW decay of the conv kernels only: bounds their norm, and with it the effective step size of layers that a GroupNorm makes scale-invariant")
     ap.add_argument("--lr", type=float, default=2e-4)  # 1e-3 collapses to the mean colour in an overfit test
     ap.add_argument("--pool", type=int, default=1000, help="clips rendered here when there is no --cache")
-    ap.add_argument("--cache", default="", help="rendered training clips (tools/clip_cache.py), e.g. runs/data/train_10100.npy")
+    ap.add_argument("--cache", default="", help="rendered training clips (tools/clip_cache.py), e.g. runs/data/train_v2_10100.npy")
+    ap.add_argument("--init", default="", help="compact tokenizer weights to start from when this run has no state "
+                    "of its own (same config; the step count and optimizer start afresh), e.g. a tokenizer trained "
+                    "on an earlier version of the data")
     ap.add_argument("--flip", type=int, default=1, help="mirror half the training clips left-right")
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-clips", type=int, default=48)
@@ -196,7 +199,9 @@ def main():
     opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.99))
     state_path = os.path.join(a.runs, a.name, "state.pt")
     compact_path = os.path.join(a.models, a.name + ".pt")
-    step, _ = resume(model, opt, state_path, compact_path, log, cfg)
+    step, _ = resume(model, opt, state_path, compact_path, log, cfg, data_version=S.VERSION)
+    if step == 0 and a.init:
+        init_from(model, a.init, cfg, log)
     offset_terms = offset_penalty_terms(model) if a.offset_penalty > 0 else []
     nparams = sum(p.numel() for p in model.parameters())
     log(f"tokenizer params {nparams} config {cfg}")
@@ -241,7 +246,7 @@ def main():
             save_state(model, opt, step, state_path)
             t_state = now
         if now - t_compact > a.compact_every_s or step == a.steps:
-            save_compact(model, step, cfg, compact_path, dtype=torch.float32)
+            save_compact(model, step, cfg, compact_path, extra={"data": S.VERSION}, dtype=torch.float32)
             log(f"compact weights -> {compact_path} (step {step})")
             t_compact = now
     log("done")
