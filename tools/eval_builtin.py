@@ -124,7 +124,7 @@ def main():
             json.dump(results, fh, indent=1, sort_keys=True)
         os.replace(results_path + ".tmp", results_path)
 
-    real = os.path.join(a.out, "real")
+    real = os.path.join(a.out, f"real_v{S.VERSION}")
     write_real(real, a.count)
     suffix = f"_cfg{a.cfg:g}" if a.cfg is not None else ""
     for n in a.parallel:
@@ -152,13 +152,13 @@ def main():
         if a.real_check is None:
             a.real_check = a.count
         if a.real_check and "real_heldout" not in results:
-            check = os.path.join(a.out, "real_check")
+            check = os.path.join(a.out, f"real_check_v{S.VERSION}")
             write_real(check, a.real_check, start=a.count)
             out = fvd(real, check, os.path.join(a.out, "cache"), a.count)
             results["real_heldout"] = {"clips": a.real_check, "fvd": out["fvd"], "accuracy": out.get("accuracy")}
             save()
         if a.recon_check and a.real_check and "reconstructed" not in results:
-            check = os.path.join(a.out, "real_check")
+            check = os.path.join(a.out, f"real_check_v{S.VERSION}")
             recon = os.path.join(a.out, "recon_check")
             psnrs = reconstruct_all(a.binary, a.model, check, recon)
             out = fvd(real, recon, os.path.join(a.out, "cache"), a.count)
