@@ -9,8 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p runs
-TOK_STEPS=${TOK_STEPS:-30000}
-TOK_ARGS=${TOK_ARGS:---full-batch 2 --lr 2e-4 --offset-penalty 0.2}
+TOK_STEPS=${TOK_STEPS:-12000}
+TOK_ARGS=${TOK_ARGS:---full-batch 2 --lr 2e-4 --warmup 200 --offset-penalty 0.2}
+# Weights that seed the tokenizer when neither runs/tokenizer/state.pt nor models/train/tokenizer.pt
+# (of this data version) exists: the version-1 tokenizer, as the running schedule was started.
+TOK_INIT=${TOK_INIT:-runs/init/tokenizer_v1_step19877.pt}
 TRAIN_CLIPS=${TRAIN_CLIPS:-10100}
 GPT_ARGS=${GPT_ARGS:---dim 192 --n-layer 4 --n-head 3 --batch 16}
 N1_STEPS=${N1_STEPS:-6000}
@@ -22,6 +25,10 @@ log() { echo "$(date -u +%H:%M:%S) pipeline: $*"; }
 log "rendering $TRAIN_CLIPS training clips once (runs/data)"
 python3 tools/clip_cache.py --split train --count "$TRAIN_CLIPS" >> runs/clip_cache.log 2>&1
 log "tokenizer to $TOK_STEPS steps"
+if [ ! -f "$TOK_INIT" ] && [ ! -f models/train/tokenizer.pt ]; then
+    mkdir -p "$(dirname "$TOK_INIT")"; git show 345271c:models/train/tokenizer.pt > "$TOK_INIT"
+fi
+[ -f "$TOK_INIT" ] && TOK_ARGS="$TOK_ARGS --init $TOK_INIT"
 # shellcheck disable=SC2086
 python3 tools/train_tokenizer.py --steps "$TOK_STEPS" --full-steps "$TOK_STEPS" $TOK_ARGS \
     --cache "runs/data/train_v$(python3 -c 'import sys; sys.path.insert(0, "tools"); import synthaction; print(synthaction.VERSION)')_$TRAIN_CLIPS.npy" --threads "$THREADS" --eval-every 1000 --eval-clips 64 >> runs/tokenizer.log 2>&1
