@@ -106,7 +106,7 @@ struct BatchCommand: ParsableCommand {
         out.applyLog()
         // A file-size limit (ulimit -f) must fail a write, not kill the run.
         signal(SIGXFSZ, SIG_IGN)
-        let (pipeline, modelPath) = try model.pipeline()
+        let (pipeline, modelPath) = try model.renderer(imageSize: out.size)
         let selection = pipeline.config.selection
         let actionIDs = try selection.parse(actions, option: "--actions")
         let fps = out.frameRate()
@@ -121,7 +121,8 @@ struct BatchCommand: ParsableCommand {
                 let labelIDs = try labels.map { path in try BatchPlan.readLabels(path: path) { try selection.resolve($0, option: "label") } }
                 clips = .count(count!, labels: labelIDs)
             }
-            let job = BatchJob(actions: actionIDs, clips: clips, seed: seed, format: format, batch: batch, frames: frames,
+            let job = BatchJob(actions: actionIDs, clips: clips, seed: seed, format: pipeline.makesStills && out.format == nil ? .png : format,
+                               batch: batch, frames: frames,
                                fps: fps, sampling: sampling.options(pipeline.config.sampling), encode: out.encodeOptions(fps: fps),
                                shard: try shard.map { try Shard(parsing: $0) } ?? .whole)
             let runner = try BatchRunner(pipeline: pipeline, job: job,
@@ -137,7 +138,7 @@ struct BatchCommand: ParsableCommand {
                 "elapsed_seconds": JSONReport.seconds(progress.elapsed),
                 "clips_per_hour": progress.elapsed > 0 ? (Double(summary.rendered) / progress.elapsed * 3600).rounded() : 0,
                 "manifest": files.manifest.path, "labels": files.labels.path,
-            ])
+            ].merging(summary.npz.map { ["npz": $0.path] } ?? [:]) { a, _ in a })
         } else if !quiet {
             print(String(format: "%@: %d clips rendered, %d already there, %d/%d finished; %.1f s (%.2f clips/s)",
                          output, summary.rendered, summary.skipped, summary.finished, summary.clips, progress.elapsed,

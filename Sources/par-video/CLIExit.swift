@@ -18,11 +18,21 @@ enum CLIExit {
         // One line, whatever the source of the message.
         text = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }.joined(separator: " ")
-        let isUsage = code == .validationFailure
-        if isUsage, !text.contains("(see ") { text += " (see 'par-video --help')" }
+        if code == .validationFailure, !text.contains("(see ") { text += " (see 'par-video --help')" }
+        let isUsage = code == .validationFailure || error is BadInput
         FileHandle.standardError.write(Data("error: \(text)\n".utf8))
         return isUsage ? usage : (code.rawValue == 0 ? failure : code.rawValue)
     }
+}
+
+/// A model whose files do not fit together, or do not fit the command (exit 2).
+struct BadInput: Error, CustomStringConvertible {
+    let description: String
+}
+
+extension WeightsError {
+    /// As the CLI reports it: exit 2 for a bad model, 1 for a failed read.
+    var cli: Error { badInput ? BadInput(description: description) : RunError(description) }
 }
 
 /// A failure at run time (exit 1), as one line.

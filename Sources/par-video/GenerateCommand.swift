@@ -15,12 +15,20 @@ struct GenerateCommand: ParsableCommand {
               par-video --action PlayingGuitar --format both --size 256 -o clips/guitar.mp4
               par-video --action 12 --frames 40 -o long.mp4
               par-video --action 12 --prefix real.mp4 --frames 16 -o continued.mp4
+              par-video --model imagenet/ --class 207 -o dog.png
+              par-video --model imagenet/ --class "golden retriever" --count 16 --grid --size 256 -o dogs.jpg
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("Action class: a 0-based id or a name of the model, case-insensitive (see `par-video actions`).",
-                                            valueName: "id|name"))
+    @Option(name: [.long, .customLong("class")], help: ArgumentHelp("Action (or image) class: a 0-based id or a name of the model, case-insensitive (see `par-video actions`).",
+                                                                 valueName: "id|name"))
     var action: String
+
+    @Option(name: .long, help: ArgumentHelp("Image models: images to make, image k from seed + k; more than one go to a folder or, with --grid, one image.", valueName: "K"))
+    var count: Int?
+
+    @Flag(name: .long, help: "Image models: the --count images as one contact sheet.")
+    var grid = false
 
     @Option(name: .long, help: ArgumentHelp("Frames to generate, at least 1; beyond the model's clip length the clip is extended in time, each cube continuing from the last latent frames. (default: the model's clip length, see `par-video inspect`)",
                                             valueName: "N"))
@@ -54,14 +62,18 @@ struct GenerateCommand: ParsableCommand {
                 throw ValidationError("--prefix \(prefix): not readable")
             }
         }
-        try out.check(input: prefix, option: "--prefix")
+        if let count, !(1...1024).contains(count) { throw ValidationError("--count \(count): must be in 1...1024") }
+        try out.check(input: prefix, option: "--prefix", stills: nil)
     }
 
     func run() throws {
         out.applyLog()
-        let (pipeline, modelPath) = try model.pipeline()
+        let (loaded, modelPath) = try model.renderer(imageSize: out.size)
         // Against the loaded model's own classes.
-        let actionID = try pipeline.config.selection.resolve(action, option: "--action")
+        let actionID = try loaded.config.selection.resolve(action, option: "--class")
+        if let images = loaded as? ImagePipeline { return try stills(images, actionID, modelPath) }
+        guard count == nil, !grid else { throw ValidationError("--count and --grid are for image models; this model makes clips") }
+        let pipeline = loaded as! VideoPipeline
         let generated = frames ?? pipeline.clipFrames
         let fps = out.frameRate()
         var prefixClip: VideoFrames?

@@ -30,7 +30,7 @@ struct BundleOptions: ParsableArguments {
     func open() throws -> (bundle: ModelBundle, path: String) {
         ThreadCount.use(threads)
         let path = try path()
-        do { return (try ModelBundle.load(path), path) } catch let e as WeightsError { throw RunError(e.description) }
+        do { return (try ModelBundle.load(path), path) } catch let e as WeightsError { throw e.cli }
     }
 
     /// The bundle's tokenizer (decode, reconstruct).
@@ -67,7 +67,7 @@ struct ModelOptions: ParsableArguments {
         let (bundle, path) = try bundle.open()
         do { return (bundle, try bundle.gpt(parallel: parallel), path) } catch let e as WeightsError {
             if let parallel, bundle.gpts[parallel] == nil { throw ValidationError(e.description) }
-            throw RunError(e.description)
+            throw e.cli
         }
     }
 
@@ -75,7 +75,14 @@ struct ModelOptions: ParsableArguments {
     func pipeline() throws -> (pipeline: VideoPipeline, path: String) {
         let (bundle, _, path) = try open()
         do { return (try VideoPipeline(bundle: bundle, parallel: parallel), path) }
-        catch let e as WeightsError { throw RunError(e.description) } catch let e as PipelineError { throw RunError(e.description) }
+        catch let e as WeightsError { throw e.cli } catch let e as PipelineError { throw RunError(e.description) }
+    }
+
+    /// The bundle's image pipeline (images resized to `imageSize`) or video pipeline.
+    func renderer(imageSize: FrameSize? = nil) throws -> (pipeline: ClipRenderer, path: String) {
+        let (bundle, _, path) = try open()
+        do { return (try Pipelines.open(bundle, parallel: parallel, imageSize: imageSize.map { ($0.width, $0.height) }), path) }
+        catch let e as WeightsError { throw e.cli } catch let e as PipelineError { throw RunError(e.description) }
     }
 }
 

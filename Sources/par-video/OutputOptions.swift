@@ -40,7 +40,8 @@ struct OutputOptions: ParsableArguments {
     @Option(name: [.short, .customLong("output")], help: ArgumentHelp(
         "Output, by its extension: .mp4, .mov, .mkv (H.264), .webm (VP9), .gif (one palette for the clip), "
             + "- (fragmented MP4 on standard output; the command's own lines go to stderr), "
-            + "or a folder of PNG frames 000000.png, ... (a path ending in / or without an extension).",
+            + "or a folder of PNG frames 000000.png, ... (a path ending in / or without an extension); "
+            + "an image model writes .png, .jpg, .webp or a folder of PNG images.",
         valueName: "OUT"))
     var output: String
 
@@ -80,11 +81,12 @@ struct OutputOptions: ParsableArguments {
     func frameRate(_ fallback: Double? = nil) -> Double { fps ?? fallback ?? VideoFrames.defaultFPS }
 
     /// `-o` and `--format` as the library parses them; what it refuses is a usage error (exit 2).
-    var target: OutputTarget {
-        get throws {
-            do { return try OutputTarget(parsing: output, format: format, overwrite: overwrite) } catch let e as VideoIOError {
-                throw ValidationError(e.description)
-            }
+    var target: OutputTarget { get throws { try target(stills: false) } }
+
+    /// `stills`: for an image model (true), a clip (false) or either (nil, before the model is known).
+    func target(stills: Bool?) throws -> OutputTarget {
+        do { return try OutputTarget(parsing: output, format: format, overwrite: overwrite, stills: stills) } catch let e as VideoIOError {
+            throw ValidationError(e.description)
         }
     }
 
@@ -92,8 +94,8 @@ struct OutputOptions: ParsableArguments {
     var toStdout: Bool { output == "-" }
 
     /// No output may be `input`, and the outputs must be creatable (an existing one only with -y).
-    func check(input: String? = nil, option: String = "") throws {
-        let target = try target
+    func check(input: String? = nil, option: String = "", stills: Bool? = false) throws {
+        let target = try target(stills: stills)
         do {
             if let input { try target.refuse(input: input, option: option) }
             try target.checkWritable()

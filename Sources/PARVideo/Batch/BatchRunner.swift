@@ -47,9 +47,11 @@ public final class BatchRunner {
         /// Clips of this shard, rendered now, found finished, finished at the end.
         public let clips: Int, rendered: Int, skipped: Int, finished: Int
         public let files: RunFiles
+        /// An image run's sample batch, once every image of the shard is there.
+        public let npz: URL?
     }
 
-    public let pipeline: VideoPipeline
+    public let pipeline: ClipRenderer
     public let job: BatchJob
     /// The whole run's clip list (all shards).
     public let plan: [ClipSpec]
@@ -62,7 +64,7 @@ public final class BatchRunner {
     /// labels.csv is rewritten at most this often after the first clip (it is rewritten whole).
     static let labelsInterval: UInt64 = 30_000_000_000
 
-    public init(pipeline: VideoPipeline, job: BatchJob, modelIdentity: String, output: String) throws {
+    public init(pipeline: ClipRenderer, job: BatchJob, modelIdentity: String, output: String) throws {
         guard (1...256).contains(job.batch) else { throw BatchError.usage("--batch \(job.batch): must be in 1...256") }
         switch job.clips {
         case .perClass(let k):
@@ -78,15 +80,24 @@ public final class BatchRunner {
         self.output = output
         clipFrames = job.frames ?? pipeline.clipFrames
         files = RunFiles(dir: URL(fileURLWithPath: output), shard: job.shard)
+        if pipeline.makesStills, let f = job.frames { throw BatchError.usage("--frames \(f): an image model makes one image per clip") }
+        guard (job.format == .png) == pipeline.makesStills else {
+            throw BatchError.usage(pipeline.makesStills ? "--format \(job.format.rawValue): an image model's batch writes PNG images and a .npz sample batch"
+                                   : "--format png: this model makes clips; batch writes \(BatchFormat.clipFormats)")
+        }
         // What the encoders refuse is refused now, before the run folder exists.
         do {
-            try ClipOutput.preflightEncoders(width: pipeline.frameSize.width, height: pipeline.frameSize.height, fps: job.fps,
+            if pipeline.makesStills {
+                _ = try StillEncoder(.png, width: pipeline.frameSize.width, height: pipeline.frameSize.height)
+            } else {
+                try ClipOutput.preflightEncoders(width: pipeline.frameSize.width, height: pipeline.frameSize.height, fps: job.fps,
                                              mp4: job.format != .frames, frames: job.format != .mp4, options: job.encode, path: output)
+            }
         } catch let e as VideoIOError { throw BatchError.usage(e.description) }
 
         var planHash = FNV()
         for c in plan { planHash.add(UInt64(c.index)); planHash.add(UInt64(c.action)); planHash.add(c.seed) }
-        let (width, height) = job.encode.size ?? pipeline.frameSize
+        let (width, height) = pipeline.makesStills ? pipeline.frameSize : job.encode.size ?? pipeline.frameSize
         var perClass: Int?, count: Int?
         switch job.clips {
         case .perClass(let k): perClass = k
@@ -119,8 +130,18 @@ public final class BatchRunner {
             let kept = RunFolder.finished(manifest.entries, in: files.dir, format: job.format).count
             throw BatchError.failure("\(error) (\(kept) finished clips are kept in \(output); rerun the same command to resume)")
         }
-        let finished = RunFolder.finished(manifest.entries, in: files.dir, format: job.format).count
-        return Summary(clips: mine.count, rendered: rendered, skipped: mine.count - todo.count, finished: finished, files: files)
+        let finishedClips = RunFolder.finished(manifest.entries, in: files.dir, format: job.format)
+        let finished = finishedClips.count
+        var npz: URL?
+        if pipeline.makesStills, mine.allSatisfy({ finishedClips[$0.name] != nil }) {
+            npz = files.npz
+            do {
+                try RunFolder.writeSampleBatch(mine.map { files.dir.appendingPathComponent("\($0.name).png") }, to: files.npz,
+                                               width: settings.width, height: settings.height)
+            } catch { throw BatchError.failure("\(error) (the images are kept in \(output); rerun the same command to write it)") }
+        }
+        return Summary(clips: mine.count, rendered: rendered, skipped: mine.count - todo.count, finished: finished, files: files,
+                       npz: npz)
     }
 
     /// Creates the folder (or checks the one there: the same run, split the
@@ -149,7 +170,7 @@ public final class BatchRunner {
                 throw BatchError.failure("\(error)")
             }
         }
-        let owned = Set(mine.map(\.name) + [files.run, files.manifest, files.labels].map(\.lastPathComponent))
+        let owned = Set(mine.map(\.name) + [files.run, files.manifest, files.labels, files.npz].map(\.lastPathComponent))
         _ = RunFolder.sweep(dir, owned: owned)
         return try Manifest(path: files.manifest.path)
     }
@@ -163,24 +184,28 @@ public final class BatchRunner {
             let group = Array(todo[start..<min(start + job.batch, todo.count)])
             let t0 = DispatchTime.now().uptimeNanoseconds
             // At the clip length this is the ordinary render; beyond it, extensions follow.
-            let clips = try pipeline.render(actions: group.map(\.action), seeds: group.map(\.seed), options: job.sampling,
-                                            fps: job.fps, frames: clipFrames, timings: &timings,
-                                            progress: { progress(.step($0)) })
+            let clips = try pipeline.renderFrames(actions: group.map(\.action), seeds: group.map(\.seed), options: job.sampling,
+                                                  fps: job.fps, frames: clipFrames, timings: &timings,
+                                                  progress: { progress(.step($0)) })
             let perClip = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9 / Double(group.count)
             for (spec, clip) in zip(group, clips) {
                 let paths = RunFolder.paths(of: spec.name, format: job.format)
                 let mp4 = job.format == .frames ? nil : dir.appendingPathComponent("\(spec.name).mp4")
                 let frames = job.format == .mp4 ? nil : dir.appendingPathComponent(spec.name)
                 let t1 = DispatchTime.now().uptimeNanoseconds
-                try ClipOutput.write(clip.frames, mp4: mp4, frames: frames, options: job.encode)
+                if job.format == .png {
+                    try StillImage.write(clip, to: dir.appendingPathComponent("\(spec.name).png"), format: .png, overwrite: true)
+                } else {
+                    try ClipOutput.write(clip, mp4: mp4, frames: frames, options: job.encode)
+                }
                 let seconds = perClip + Double(DispatchTime.now().uptimeNanoseconds - t1) * 1e-9
                 let name = pipeline.actionName(spec.action)
                 let (width, height) = (settings.width, settings.height)
                 let s = job.sampling
                 let entry = ManifestEntry(
                     clip: spec.name, index: spec.index, paths: paths, action: spec.action, actionName: name,
-                    seed: spec.seed, parallel: pipeline.config.parallel, steps: pipeline.generator.steps,
-                    seconds: (seconds * 1000).rounded() / 1000, frames: clip.frames.count, width: width, height: height,
+                    seed: spec.seed, parallel: pipeline.config.parallel, steps: pipeline.steps,
+                    seconds: (seconds * 1000).rounded() / 1000, frames: clip.count, width: width, height: height,
                     fps: Int(job.fps.rounded()), cfg: s.cfgScale, temperature: s.temperature, topK: s.topK,
                     topP: s.topP, model: settings.model, version: PARVideo.version)
                 do { try manifest.append(entry) } catch {

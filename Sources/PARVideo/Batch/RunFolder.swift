@@ -1,3 +1,4 @@
+import CFFmpeg
 import Foundation
 
 /// The bookkeeping files of one run (or one shard of it) in a folder. Shards
@@ -15,6 +16,8 @@ public struct RunFiles: Sendable {
     public var run: URL { dir.appendingPathComponent("run\(suffix).json") }
     public var manifest: URL { dir.appendingPathComponent("manifest\(suffix).jsonl") }
     public var labels: URL { dir.appendingPathComponent("labels\(suffix).csv") }
+    /// An image run's sample batch (NPZ).
+    public var npz: URL { dir.appendingPathComponent("samples\(suffix).npz") }
 
     /// Every run description in `dir`: run.json and run.shard-K-of-N.json.
     public static func all(in dir: URL) -> [RunFiles] {
@@ -30,12 +33,29 @@ public struct RunFiles: Sendable {
 }
 
 public enum RunFolder {
+    /// The sample batch of an image run from its PNG files, read back in
+    /// clip order (PNG is lossless: the bytes rendered), written atomically.
+    public static func writeSampleBatch(_ images: [URL], to url: URL, width: Int, height: Int) throws {
+        try NPZ.writeImages(to: url, count: images.count, height: height, width: width, overwrite: true) { i in
+            let data: Data
+            do { data = try InputFile.read(images[i].path, limit: FrameFolder.maxFrameFileBytes) } catch let e as InputFileError {
+                throw VideoIOError(e.description)
+            }
+            let image = try decodeImage(data, codec: AV_CODEC_ID_PNG, name: images[i].path)
+            guard image.width == width, image.height == height else {
+                throw VideoIOError("\(images[i].path) is \(image.width)x\(image.height), the run's images are \(width)x\(height)")
+            }
+            return image.pixels
+        }
+    }
+
     /// Output paths of a clip, relative to the run folder.
     public static func paths(of clip: String, format: BatchFormat) -> [String] {
         switch format {
         case .mp4: return ["\(clip).mp4"]
         case .frames: return [clip]
         case .both: return ["\(clip).mp4", clip]
+        case .png: return ["\(clip).png"]
         }
     }
 
@@ -61,7 +81,7 @@ public enum RunFolder {
             let url = dir.appendingPathComponent(p)
             var st = stat()
             guard lstat(url.path, &st) == 0 else { return .missing }
-            let wantFolder = !p.hasSuffix(".mp4")
+            let wantFolder = !p.hasSuffix(".mp4") && !p.hasSuffix(".png")
             guard st.st_mode & S_IFMT == (wantFolder ? S_IFDIR : S_IFREG) else {
                 return .bad("\(url.path) is \(InputFile.describe(mode: st.st_mode)), not a \(wantFolder ? "frame folder" : "regular file")")
             }
@@ -91,7 +111,7 @@ public enum RunFolder {
         for name in names where name.hasPrefix(".") {
             guard let r = name.range(of: ".partial-") else { continue }
             var target = String(name[name.index(after: name.startIndex)..<r.lowerBound])
-            if target.hasSuffix(".mp4") { target.removeLast(4) }
+            if target.hasSuffix(".mp4") || target.hasSuffix(".png") { target.removeLast(4) }
             guard owned.contains(target) else { continue }
             if (try? FileManager.default.removeItem(at: dir.appendingPathComponent(name))) != nil { removed += 1 }
         }

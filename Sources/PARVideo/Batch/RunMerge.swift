@@ -136,7 +136,7 @@ public enum RunMerge {
                     var dstat = stat()
                     if lstat(dst.path, &dstat) == 0 {
                         // Kept from an earlier merge into this folder, if it is the right kind of thing.
-                        let wantFolder = !p.hasSuffix(".mp4")
+                        let wantFolder = !p.hasSuffix(".mp4") && !p.hasSuffix(".png")
                         guard dstat.st_mode & S_IFMT == (wantFolder ? S_IFDIR : S_IFREG) else {
                             throw fail("cannot merge: \(dst.path) is \(InputFile.describe(mode: dstat.st_mode)), not a clip")
                         }

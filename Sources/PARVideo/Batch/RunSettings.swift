@@ -126,7 +126,12 @@ public struct RunSettings: Codable, Equatable, Sendable {
 }
 
 /// What a batch run writes per clip: `DIR/<clip>.mp4`, the PNG frame folder
-/// `DIR/<clip>/` (StyleGAN-V layout), or both.
+/// `DIR/<clip>/` (StyleGAN-V layout), both, or one PNG image.
 public enum BatchFormat: String, CaseIterable, Sendable {
     case mp4, frames, both
+    /// An image model's run: `DIR/<clip>.png` and the sample batch `DIR/samples.npz`.
+    case png
+
+    /// What a video model's run may write, for messages.
+    public static let clipFormats = "mp4, frames, both"
 }

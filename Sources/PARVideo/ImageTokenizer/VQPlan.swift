@@ -82,11 +82,11 @@ extension VQConfig {
         let shapes = weightShapes()
         for (name, shape) in shapes {
             guard let info = file.tensors[name] else {
-                throw WeightsError("\(file.path): missing tensor '\(name)' (expected shape \(shape)): file and vq2d config disagree")
+                throw WeightsError("\(file.path): missing tensor '\(name)' (expected shape \(shape)): file and vq2d config disagree", badInput: true)
             }
             guard info.shape == shape else {
                 let what = name == "quantize.embedding.weight" ? "codebook" : "tensor '\(name)'"
-                throw WeightsError("\(file.path): \(what) has shape \(info.shape), the vq2d config needs \(shape)")
+                throw WeightsError("\(file.path): \(what) has shape \(info.shape), the vq2d config needs \(shape)", badInput: true)
             }
             guard [.f32, .f16, .bf16].contains(info.dtype) else {
                 throw WeightsError("\(file.path): tensor '\(name)' is \(info.dtype.rawValue), expected F32, F16 or BF16")

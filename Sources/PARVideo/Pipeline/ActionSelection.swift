@@ -49,8 +49,9 @@ public struct ActionSelection: Sendable {
 
 extension GPTConfig {
     /// The model's classes: its own names, UCF-101's for a 101-class model
-    /// without any, else ids only.
+    /// without any, ImageNet-1k's for a 1000-class image model, else ids only.
     public var selection: ActionSelection {
-        ActionSelection(catalog: actions.map(ActionCatalog.init) ?? (numClasses == 101 ? .ucf101 : nil), classes: numClasses)
+        let builtin: ActionCatalog? = numClasses == 101 ? .ucf101 : numClasses == 1000 && cube[0] == 1 ? .imagenet : nil
+        return ActionSelection(catalog: actions.map { ActionCatalog(names: $0) } ?? builtin, classes: numClasses)
     }
 }

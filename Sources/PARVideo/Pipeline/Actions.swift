@@ -4,10 +4,14 @@ import Foundation
 /// bundle carries (`actions` in docs/BUNDLE.md). Ids are 0-based positions.
 public struct ActionCatalog: Sendable, Equatable {
     public let names: [String]
+    /// Other names of each class (ImageNet's WordNet synonyms), accepted by `resolve`.
+    public let aliases: [[String]]
 
-    public init(names: [String]) {
+    public init(names: [String], aliases: [[String]]? = nil) {
         precondition(!names.isEmpty, "an action catalog needs at least one name")
+        precondition(aliases == nil || aliases!.count == names.count, "one alias list per class")
         self.names = names
+        self.aliases = aliases ?? Array(repeating: [], count: names.count)
     }
 
     /// UCF-101 in its own classInd.txt order (id = classInd number - 1),
@@ -44,7 +48,15 @@ public struct ActionCatalog: Sendable, Equatable {
             return id
         }
         let key = Self.normalize(trimmed)
-        if !key.isEmpty, let id = names.firstIndex(where: { Self.normalize($0) == key }) { return id }
+        // Names before aliases; a spelling that several classes share (ImageNet's two cranes) needs the id.
+        for candidates in [names.map { [$0] }, aliases] where !key.isEmpty {
+            let ids = candidates.indices.filter { candidates[$0].contains { Self.normalize($0) == key } }
+            if ids.count == 1 { return ids[0] }
+            if ids.count > 1 {
+                throw ActionError("'\(text)' names \(ids.count) classes: " + ids.map { "\($0) (\(names[$0]))" }.joined(separator: ", ")
+                                  + "; give the id")
+            }
+        }
         let close = suggestions(for: trimmed)
         let hint = close.isEmpty ? "" : "; closest: " + close.joined(separator: ", ")
         throw ActionError("unknown action '\(text)'\(hint) (see `par-video actions`)")

@@ -16,6 +16,15 @@ public enum NPY {
 
     private static func encode<T>(_ values: [T], descr: String, shape: [Int]) -> Data {
         precondition(values.count == shape.reduce(1, *))
+        var data = header(descr: descr, shape: shape)
+        values.withUnsafeBufferPointer { p in
+            data.append(contentsOf: UnsafeRawBufferPointer(p).map { $0 })
+        }
+        return data
+    }
+
+    /// The format 1.0 header of a C-order array, padded to 64 bytes.
+    static func header(descr: String, shape: [Int]) -> Data {
         let dims = shape.count == 1 ? "\(shape[0])," : shape.map(String.init).joined(separator: ", ")
         var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (\(dims)), }"
         // Magic (6) + version (2) + length (2) + header + '\n' pads to 64 bytes.
@@ -25,9 +34,6 @@ public enum NPY {
         let len = UInt16(header.utf8.count)
         data.append(contentsOf: [UInt8(len & 0xff), UInt8(len >> 8)])
         data.append(contentsOf: Array(header.utf8))
-        values.withUnsafeBufferPointer { p in
-            data.append(contentsOf: UnsafeRawBufferPointer(p).map { $0 })
-        }
         return data
     }
 

@@ -15,7 +15,7 @@ public enum FrameFolder {
     public static func write(_ clip: VideoFrames, to url: URL, overwrite: Bool = true) throws {
         guard clip.count >= 1 else { throw VideoIOError("cannot write \(url.path): the clip has no frames") }
         try AtomicOutput.write(to: url, directory: true, overwrite: overwrite) { tmp in
-            let encoder = try PNGEncoder(width: clip.width, height: clip.height)
+            let encoder = try StillEncoder(.png, width: clip.width, height: clip.height)
             for i in 0..<clip.count {
                 let png = try clip.pixels.withUnsafeBufferPointer { buf in
                     try encoder.encode(buf.baseAddress! + i * clip.frameBytes)
@@ -61,63 +61,6 @@ public enum FrameFolder {
             clip!.count += 1
         }
         return clip!
-    }
-}
-
-/// One reusable libavcodec PNG encoder for RGB24 frames of one size.
-final class PNGEncoder {
-    private var context: UnsafeMutablePointer<AVCodecContext>?
-    private let frame: UnsafeMutablePointer<AVFrame>
-    private let packet: UnsafeMutablePointer<AVPacket>
-    private let width: Int, height: Int
-
-    init(width: Int, height: Int) throws {
-        FFmpegLog.quiet()
-        self.width = width
-        self.height = height
-        guard let codec = avcodec_find_encoder(AV_CODEC_ID_PNG), let ctx = avcodec_alloc_context3(codec) else {
-            throw VideoIOError("no PNG encoder in the linked FFmpeg")
-        }
-        context = ctx
-        ctx.pointee.width = Int32(width)
-        ctx.pointee.height = Int32(height)
-        ctx.pointee.pix_fmt = AV_PIX_FMT_RGB24
-        ctx.pointee.time_base = AVRational(num: 1, den: 1)
-        ctx.pointee.flags |= AV_CODEC_FLAG_BITEXACT
-        var opts: OpaquePointer?
-        av_dict_set(&opts, "pred", "paeth", 0)  // smaller files than no prediction, still fast
-        let rc = avcodec_open2(ctx, codec, &opts)
-        av_dict_free(&opts)
-        guard rc >= 0, let f = av_frame_alloc(), let p = av_packet_alloc() else {
-            avcodec_free_context(&context)
-            throw VideoIOError("cannot open the PNG encoder: \(ffmpegErrorText(rc))")
-        }
-        frame = f
-        packet = p
-        frame.pointee.width = Int32(width)
-        frame.pointee.height = Int32(height)
-        frame.pointee.format = AV_PIX_FMT_RGB24.rawValue
-    }
-
-    deinit {
-        var f: UnsafeMutablePointer<AVFrame>? = frame
-        av_frame_free(&f)
-        var p: UnsafeMutablePointer<AVPacket>? = packet
-        av_packet_free(&p)
-        avcodec_free_context(&context)
-    }
-
-    /// Encodes one packed RGB24 image (stride width*3) to PNG bytes.
-    func encode(_ rgb: UnsafePointer<UInt8>) throws -> Data {
-        guard let ctx = context else { throw VideoIOError("PNG encoder closed") }
-        // Point the frame at the caller's bytes: no copy, and the encoder
-        // only reads them during send_frame.
-        frame.pointee.data.0 = UnsafeMutablePointer(mutating: rgb)
-        frame.pointee.linesize.0 = Int32(width * 3)
-        try ffcheck(avcodec_send_frame(ctx, frame), "PNG encoding failed")
-        try ffcheck(avcodec_receive_packet(ctx, packet), "PNG encoding failed")
-        defer { av_packet_unref(packet) }
-        return Data(bytes: packet.pointee.data, count: Int(packet.pointee.size))
     }
 }
 

@@ -14,6 +14,7 @@ public enum OutputFormat: String, Sendable, CaseIterable {
 ///     OUT.gif             animated GIF, one palette for the clip
 ///     -                   fragmented MP4 on standard output
 ///     OUT/ or OUT         a folder of PNG frames (no extension)
+///     OUT.png .jpg .webp  one still image (image models: `stills`)
 ///
 /// `--format frames` makes OUT a frame folder whatever its name; `--format
 /// both` writes the video file OUT and the frames to OUT without its
@@ -28,8 +29,15 @@ public struct OutputTarget: Sendable {
         var path: String { url?.path ?? "standard output" }
     }
 
+    public struct Image: Sendable, Equatable {
+        public var format: ImageFormat
+        public var url: URL
+    }
+
     public var video: Video?
     public var frames: URL?
+    /// One still image (an image model's output).
+    public var image: Image?
     public var overwrite: Bool
 
     public init(video: Video?, frames: URL?, overwrite: Bool = false) {
@@ -43,9 +51,27 @@ public struct OutputTarget: Sendable {
     public static let supported = ".mp4, .mov, .mkv (H.264), .webm (VP9), .gif, - (MP4 on standard output), "
         + "or a folder for PNG frames (a path ending in / or without an extension)"
 
+    /// What an image model writes, for help texts and errors.
+    public static let supportedStills = ".png, .jpg, .webp, or a folder for PNG images (a path ending in / or without an extension)"
+
     /// `-o output` with `--format format` (nil: by the extension alone).
-    public init(parsing output: String, format: OutputFormat? = nil, overwrite: Bool = false) throws {
+    /// `stills`: true for an image model (a still image or a PNG folder),
+    /// false for a clip, nil while the model is not known yet (either).
+    public init(parsing output: String, format: OutputFormat? = nil, overwrite: Bool = false, stills: Bool? = false) throws {
         self.overwrite = overwrite
+        let suffix = output.hasSuffix("/") ? "" : URL(fileURLWithPath: output).pathExtension
+        if let still = ImageFormat.forExtension(suffix), format == nil, stills != false {
+            image = Image(format: still, url: URL(fileURLWithPath: output))
+            return
+        }
+        if stills == true {
+            guard !output.isEmpty else { throw VideoIOError("-o: the output path is empty") }
+            guard output != "-", format == nil || format == .frames, format == .frames || suffix.isEmpty else {
+                throw VideoIOError("-o \(output)\(format.map { " --format " + $0.rawValue } ?? ""): an image model writes \(Self.supportedStills)")
+            }
+            frames = URL(fileURLWithPath: output)
+            return
+        }
         if output == "-" {
             guard format == nil || format == .mp4 else {
                 throw VideoIOError("-o -: --format \(format!.rawValue) writes a frame folder, which cannot go to standard output")
@@ -85,7 +111,10 @@ public struct OutputTarget: Sendable {
     }
 
     static func unsupported(_ output: String, ext: String) -> VideoIOError {
-        VideoIOError("-o \(output): par-video does not write .\(ext) files; it writes \(supported)")
+        if ImageFormat.forExtension(ext) != nil {
+            return VideoIOError("-o \(output): a still image, which image models write; this model's clips go to \(supported)")
+        }
+        return VideoIOError("-o \(output): par-video does not write .\(ext) files; it writes \(supported)")
     }
 
     /// True when the video goes to standard output: the command's own
@@ -103,13 +132,14 @@ public struct OutputTarget: Sendable {
             }
         }
         if let frames { try AtomicOutput.checkWritable(frames, directory: true, overwrite: overwrite) }
+        if let image { try AtomicOutput.checkWritable(image.url, directory: false, overwrite: overwrite) }
     }
 
     /// Refuses an output that is the input `path`: it would be replaced by
     /// what is made from it. `option` names the input in the message (`--prefix`).
     public func refuse(input path: String, option: String = "") throws {
         let input = URL(fileURLWithPath: path)
-        for out in [video?.url, frames].compactMap({ $0 }) where AtomicOutput.sameTarget(out, input) {
+        for out in [video?.url, frames, image?.url].compactMap({ $0 }) where AtomicOutput.sameTarget(out, input) {
             throw VideoIOError("-o \(out.path) is the input \(option.isEmpty ? "" : option + " ")\(path); give another output path")
         }
     }
@@ -135,7 +165,10 @@ public struct OutputTarget: Sendable {
         if frames != nil {
             let w = options.size?.width ?? width, h = options.size?.height ?? height
             guard w > 0, h > 0 else { throw VideoIOError("cannot write \(frames!.path): frame size \(w)x\(h)") }
-            _ = try PNGEncoder(width: w, height: h)
+            _ = try StillEncoder(.png, width: w, height: h)
+        }
+        if let image {
+            _ = try StillEncoder(image.format, width: options.size?.width ?? width, height: options.size?.height ?? height)
         }
     }
 
@@ -148,6 +181,10 @@ public struct OutputTarget: Sendable {
         func framesClip() throws -> VideoFrames {
             guard let size = options.size else { return clip }
             return try clip.resized(width: size.width, height: size.height)
+        }
+        if let image {
+            guard clip.count == 1 else { throw VideoIOError("cannot write \(image.url.path): one image, not \(clip.count)") }
+            return try StillImage.write(framesClip(), to: image.url, format: image.format, overwrite: overwrite)
         }
         guard let video else { return try FrameFolder.write(framesClip(), to: frames!, overwrite: overwrite) }
         guard clip.count >= 1 else { throw VideoIOError("cannot write \(video.path): the clip has no frames") }

@@ -16,7 +16,11 @@ public enum DType: String, Sendable, CaseIterable {
 
 public struct WeightsError: Error, CustomStringConvertible, Equatable {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// The model's files do not fit together (a tensor's shape against the
+    /// config, a vocabulary against a codebook): the command's input is wrong,
+    /// as a bad option value is, rather than the run failing.
+    public let badInput: Bool
+    public init(_ description: String, badInput: Bool = false) { self.description = description; self.badInput = badInput }
 }
 
 /// One tensor's entry in the header, checked against the file.
