@@ -85,8 +85,17 @@ def check_options(args):
     text_option("--source", args.source)
 
 
-def sampling(args):
-    return {"temperature": args.temperature, "cfg_scale": args.cfg, "top_k": args.top_k, "top_p": args.top_p}
+# The paper's CFG per published class-to-image model (by width: XL, XXL, 3B), with top-k 0 (all tokens).
+PAPER_CFG = {1280: 1.5, 1536: 1.435, 3200: 1.345}
+
+
+def sampling(args, dim=None):
+    """--cfg and --top-k as given; else, for an image model (--image-size) of a published width,
+    the paper's values, and the general defaults otherwise."""
+    image = getattr(args, "image_size", None) is not None
+    cfg = args.cfg if args.cfg is not None else (PAPER_CFG.get(dim, 1.5) if image else bundle.DEFAULT_SAMPLING["cfg_scale"])
+    top_k = args.top_k if args.top_k is not None else (0 if image else bundle.DEFAULT_SAMPLING["top_k"])
+    return {"temperature": args.temperature, "cfg_scale": cfg, "top_k": top_k, "top_p": args.top_p}
 
 
 def infer_config(sd, args):
@@ -139,7 +148,7 @@ def infer_config(sd, args):
         dim=dim, n_layer=n_layer, n_head=n_head, n_kv_head=None if kv == n_head else kv,
         vocab_size=vocab, num_classes=classes, cube=args.cube, parallel=n, rope=args.rope,
         multiple_of=args.multiple_of, ffn_dim_multiplier=args.ffn_dim_multiplier,
-        sampling=sampling(args), actions=args.actions_list, source=args.source, image_size=image_size(args))
+        sampling=sampling(args, dim), actions=args.actions_list, source=args.source, image_size=image_size(args))
     return cfg
 
 
@@ -196,8 +205,9 @@ def parser():
     p.add_argument("--image-size", type=int, help="image side of a class-to-image model, recorded in the bundle (e.g. 384 for a 24 x 24 cube)")
     p.add_argument("--actions", help="file with one class name per line")
     p.add_argument("--source", help="free text stored in the bundle")
-    p.add_argument("--cfg", type=float, default=1.15)
-    p.add_argument("--top-k", type=int, default=8000)
+    p.add_argument("--cfg", type=float, help="(default: with --image-size the paper's per model, 1.5 XL, 1.435 XXL, "
+                   "1.345 3B, 1.5 other widths; else 1.15)")
+    p.add_argument("--top-k", type=int, help="(default: 0, all tokens, with --image-size; else 8000)")
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--temperature", type=float, default=1.0)
     return p

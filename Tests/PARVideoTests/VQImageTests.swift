@@ -91,7 +91,7 @@ final class VQImageTests: XCTestCase {
         let message = "\(bad.path): codebook has shape [64, 2], the vq2d config needs [32, 4]"
         XCTAssertThrowsError(try ModelBundle.load(bad.path)) { XCTAssertEqual("\($0)", message) }
         let r = try runParVideo(["inspect", bad.path], in: dir)
-        XCTAssertEqual(r.code, 1)
+        XCTAssertEqual(r.code, 2)
         XCTAssertEqual(r.err, "error: \(message)\n")
         let good = try runParVideo(["inspect", Self.fixtures.appendingPathComponent("vq_b.safetensors").path], in: dir)
         XCTAssertEqual(good.code, 0, good.err)

@@ -111,3 +111,19 @@ def test_unexpected_tensor_and_no_weights(tmp_path, capsys):
     assert rc == 1 and "unexpected tensor layers.0.attention.bias" in capsys.readouterr().err
     rc, _ = _convert(tmp_path, {"ema": 1, "steps": 3}, "--heads", "2")
     assert rc == 1 and "no weights" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dim,heads,extra,want", [
+    (32, 2, [], {"cfg_scale": 1.15, "top_k": 8000}),                                # not an image model
+    (32, 2, ["--image-size", "128"], {"cfg_scale": 1.5, "top_k": 0}),               # an image model of another width
+    (1280, 20, ["--image-size", "128"], {"cfg_scale": 1.5, "top_k": 0}),            # XL
+    (1536, 24, ["--image-size", "128"], {"cfg_scale": 1.435, "top_k": 0}),          # XXL
+    (3200, 32, ["--image-size", "128"], {"cfg_scale": 1.345, "top_k": 0}),          # 3B
+    (3200, 32, ["--image-size", "128", "--cfg", "2", "--top-k", "5"], {"cfg_scale": 2.0, "top_k": 5}),
+])
+def test_image_models_record_the_papers_sampling_defaults(tmp_path, dim, heads, extra, want):
+    cfg, sd = _sd(layers=1, dim=dim, heads=heads)
+    rc, out = _convert(tmp_path, {"model": sd}, "--heads", str(heads), *extra)
+    assert rc == 0
+    got = bundle.read_gpt_bundle(str(out))[0]["sampling"]
+    assert got == dict(want, temperature=1.0, top_p=1.0)
