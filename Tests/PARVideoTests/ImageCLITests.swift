@@ -203,3 +203,46 @@ final class ImageNetClassTests: XCTestCase {
         XCTAssertEqual(Bicubic.taps(384, 256)[1].first, 0)
     }
 }
+
+final class NPZTests: XCTestCase {
+    func u(_ d: Data, _ o: Int, _ n: Int) -> UInt64 { d[o..<(o + n)].reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+
+    /// Both layouts: the member's bytes, CRC and sizes where a zip reader looks for them.
+    func testStoredArchiveLayouts() throws {
+        let dir = try scratchFolder()
+        let images: [[UInt8]] = [[UInt8](repeating: 7, count: 12), (0..<12).map { UInt8($0) }]
+        for zip64 in [false, true] {
+            let url = dir.appendingPathComponent("s\(zip64).npz")
+            try NPZ.writeImages(to: url, count: 2, height: 2, width: 2, overwrite: false, forceZip64: zip64) { images[$0] }
+            let d = try Data(contentsOf: url)
+            var crc = CRC32()
+            let npy = NPY.header(descr: "|u1", shape: [2, 2, 2, 3]) + Data(images[0] + images[1])
+            crc.update(Array(npy))
+            let extra = zip64 ? 20 : 0
+            XCTAssertEqual(u(d, 0, 4), 0x0403_4B50)
+            XCTAssertEqual(u(d, 8, 2), 0)  // stored
+            XCTAssertEqual(u(d, 14, 4), UInt64(crc.value))
+            XCTAssertEqual(u(d, 18, 4), zip64 ? 0xFFFF_FFFF : UInt64(npy.count))
+            XCTAssertEqual(u(d, 28, 2), UInt64(extra))
+            if zip64 { XCTAssertEqual(u(d, 30 + 9 + 4, 8), UInt64(npy.count)) }
+            let start = 30 + 9 + extra
+            XCTAssertEqual(d[start..<(start + npy.count)], npy)
+            let central = start + npy.count
+            XCTAssertEqual(u(d, central, 4), 0x0201_4B50)
+            let end = d.count - 22
+            XCTAssertEqual(u(d, end, 4), 0x0605_4B50)
+            XCTAssertEqual(u(d, end + 16, 4), zip64 ? 0xFFFF_FFFF : UInt64(central))
+            if zip64 {
+                let locator = end - 20, record = end - 20 - 56
+                XCTAssertEqual(u(d, locator, 4), 0x0706_4B50)
+                XCTAssertEqual(u(d, locator + 8, 8), UInt64(record))
+                XCTAssertEqual(u(d, record, 4), 0x0606_4B50)
+                XCTAssertEqual(u(d, record + 48, 8), UInt64(central))
+            }
+        }
+        // The check of a standard zip's CRC-32.
+        var c = CRC32()
+        c.update(Array("123456789".utf8))
+        XCTAssertEqual(c.value, 0xCBF4_3926)
+    }
+}

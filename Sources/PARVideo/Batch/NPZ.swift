@@ -12,6 +12,12 @@ public enum NPZ {
     /// `url`, atomically: nothing is at `url` until the archive is complete.
     public static func writeImages(to url: URL, count: Int, height: Int, width: Int, overwrite: Bool,
                                    image: (Int) throws -> [UInt8]) throws {
+        try writeImages(to: url, count: count, height: height, width: width, overwrite: overwrite, forceZip64: false, image: image)
+    }
+
+    /// `forceZip64`: the zip64 layout at any size (for tests).
+    static func writeImages(to url: URL, count: Int, height: Int, width: Int, overwrite: Bool, forceZip64: Bool,
+                            image: (Int) throws -> [UInt8]) throws {
         guard count >= 1, let frame = Checked.product([height, width, 3]), let pixels = Checked.multiply(count, frame) else {
             throw VideoIOError("cannot write \(url.path): \(count) images of \(width)x\(height) do not fit a byte count")
         }
@@ -38,7 +44,7 @@ public enum NPZ {
                     }
                 }
             }
-            let zip64 = size >= 0xFFFF_FFFF
+            let zip64 = forceZip64 || size >= 0xFFFF_FFFF
             try put(localHeader(size: size, crc: 0, zip64: zip64))
             var crc = CRC32()
             crc.update(Array(header))
