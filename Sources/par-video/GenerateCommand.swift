@@ -6,7 +6,7 @@ import PARVideo
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Generate one clip of an action class (the default subcommand).",
+        abstract: "Generate one clip of an action class, or images of an image model's class (the default subcommand).",
         discussion: """
             Examples:
               par-video --action 12 --frames 17 -o out.mp4
