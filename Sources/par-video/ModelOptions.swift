@@ -37,7 +37,7 @@ struct BundleOptions: ParsableArguments {
     func tokenizer() throws -> VideoTokenizer {
         let (bundle, path) = try open()
         guard let tok = bundle.tokenizer else {
-            throw RunError("\(path): no tokenizer in the bundle (docs/BUNDLE.md; convert one with tools/convert_nbp.py)")
+            throw RunError("\(path): no tokenizer in the bundle (docs/BUNDLE.md; convert one with python3 -m tools.convert.convert_nbp)")
         }
         do { return try VideoTokenizer(file: tok.file) } catch let e as TokenizerError { throw RunError(e.description) }
     }

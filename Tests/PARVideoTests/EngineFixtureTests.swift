@@ -6,7 +6,7 @@ import XCTest
 let fixturesDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("Fixtures")
 
-/// The engine against the numpy reference (tools/par_reference.py) on small
+/// The engine against the numpy reference (tools/reference/par_reference.py) on small
 /// random models, and against cubes made by the official PAR code.
 final class EngineFixtureTests: XCTestCase {
     let engineCases = ["2d-n1-b1-cfg", "2d-n4-b3-cfg", "2d-n16-b1-nocfg", "3d-n1-b3-nocfg", "3d-n4-b1-cfg",

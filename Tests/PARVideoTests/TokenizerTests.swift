@@ -2,8 +2,8 @@ import Foundation
 import XCTest
 @testable import PARVideo
 
-/// Swift tokenizer against the numpy reference (tools/magvit2_reference.py,
-/// fixtures by tools/make_tokenizer_fixtures.py).
+/// Swift tokenizer against the numpy reference (tools/reference/magvit2_reference.py,
+/// fixtures by tools/fixtures/make_tokenizer_fixtures.py).
 final class TokenizerTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fixtures/tokenizer")

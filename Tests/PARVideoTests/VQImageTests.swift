@@ -2,9 +2,9 @@ import Foundation
 import XCTest
 @testable import PARVideo
 
-/// The VQ image tokenizer against the numpy reference (tools/vq2d_reference.py,
-/// fixtures by tools/make_vq2d_fixtures.py) and, when a local full-size check
-/// folder is named, against LlamaGen's own code (tools/check_vq2d_torch.py).
+/// The VQ image tokenizer against the numpy reference (tools/reference/vq2d_reference.py,
+/// fixtures by tools/fixtures/make_vq2d_fixtures.py) and, when a local full-size check
+/// folder is named, against LlamaGen's own code (tools/eval/check_vq2d_torch.py).
 final class VQImageTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fixtures/vq2d")
@@ -141,7 +141,7 @@ final class VQImageTests: XCTestCase {
 
     /// Full size against LlamaGen's own code: PAR_VIDEO_VQ_TORCH names a folder
     /// with vq.safetensors (convert_vq.py of the random-weight .pt) and
-    /// expected.safetensors, both written by tools/check_vq2d_torch.py.
+    /// expected.safetensors, both written by tools/eval/check_vq2d_torch.py.
     func testFullSizeMatchesOfficialCode() throws {
         guard let dir = ProcessInfo.processInfo.environment["PAR_VIDEO_VQ_TORCH"] else {
             throw XCTSkip("PAR_VIDEO_VQ_TORCH not set (a local full-size check)")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Feature-extraction throughput (clips/s) of the I3D backends on this machine.
 
-  nice -n 19 python3 tools/fvd/bench_fvd.py [--clips 8] [--batch 4] [--backend numpy jax]
+  nice -n 19 python3 -m tools.fvd.bench_fvd [--clips 8] [--batch 4] [--backend numpy jax]
 
 Random 16 x 224 x 224 clips; the first batch (JAX compilation, warm-up) is not
 timed. Also times decoding + resizing a 17 x 64 x 64 PNG clip (the built-in
@@ -13,23 +13,21 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import clip_io  # noqa: E402
-import i3d_weights  # noqa: E402
+from tools.fvd import clip_io
+from tools.fvd import i3d_weights
 
 
 def bench_backend(name, variables, clips, batch):
     if name == "jax":
-        import i3d_jax_backend
+        from tools.fvd import i3d_jax_backend
         model = i3d_jax_backend.I3DJax(variables)
     else:
-        import i3d_numpy
+        from tools.fvd import i3d_numpy
         model = i3d_numpy.I3D(variables)
     model(clips[:batch])  # warm-up / compile
     wall, cpu = time.perf_counter(), time.process_time()

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-import clip_io
+from tools.fvd import clip_io
 
 SAVE_EVERY = 64  # clips between cache checkpoints
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """FVD between two sets of clips, with I3D Kinetics-400 logits; prints one JSON line.
 
-  python3 tools/fvd/fvd.py --real DIR --gen DIR [--protocol 2048|10k] [--max-clips N]
+  python3 -m tools.fvd.fvd --real DIR --gen DIR [--protocol 2048|10k] [--max-clips N]
 
 A set is a folder of video files or of StyleGAN-V clip folders (frames as images);
 an optional labels.csv (clip,label) in both sets enables class matching and the
@@ -23,13 +23,12 @@ def _default_blas_threads():
 
 # Must be set before numpy loads OpenBLAS; an explicit setting wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", str(_default_blas_threads()))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import clip_io  # noqa: E402
-import feature_cache  # noqa: E402
-import frechet  # noqa: E402
-import i3d_weights  # noqa: E402
-import protocol  # noqa: E402
+from tools.fvd import clip_io  # noqa: E402
+from tools.fvd import feature_cache  # noqa: E402
+from tools.fvd import frechet  # noqa: E402
+from tools.fvd import i3d_weights  # noqa: E402
+from tools.fvd import protocol  # noqa: E402
 
 N_FRAMES = 16
 SIZE = 224
@@ -49,10 +48,10 @@ class I3DExtractor:
         if self.model is None:
             variables = i3d_weights.load_variables(self.weights_path)
             if self.backend == "jax":
-                import i3d_jax_backend
+                from tools.fvd import i3d_jax_backend
                 self.model = i3d_jax_backend.I3DJax(variables)
             else:
-                import i3d_numpy
+                from tools.fvd import i3d_numpy
                 self.model = i3d_numpy.I3D(variables)
         return self.model(clips)
 

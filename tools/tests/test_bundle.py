@@ -5,7 +5,7 @@ import struct
 import numpy as np
 import pytest
 
-import bundle
+from tools.convert import bundle
 
 
 def test_bf16_rounding_is_nearest_even():

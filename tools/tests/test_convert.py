@@ -4,12 +4,12 @@ import os
 import numpy as np
 import pytest
 
-import bundle
-import convert_par
-import make_engine_fixtures as mef
-import pt_reader
-from conftest import OFFICIAL
-from ptwriter import write_pt
+from tools.convert import bundle
+from tools.convert import convert_par
+from tools.fixtures import make_engine_fixtures as mef
+from tools.convert import pt_reader
+from tools.tests.paths import OFFICIAL
+from tools.tests.ptwriter import write_pt
 
 CASES = sorted(d for d in os.listdir(OFFICIAL) if os.path.isdir(os.path.join(OFFICIAL, d)))
 

@@ -21,13 +21,13 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis", reason="hypothesis is not installed (pip install hypothesis)")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-import bundle  # noqa: E402
-import convert_nbp  # noqa: E402
-import convert_par  # noqa: E402
-import make_engine_fixtures as mef  # noqa: E402
-import pt_reader  # noqa: E402
-from conftest import FIXTURES, TOOLS  # noqa: E402
-from ptwriter import Tensor, pickle_bytes, write_pt  # noqa: E402
+from tools.convert import bundle  # noqa: E402
+from tools.convert import convert_nbp  # noqa: E402
+from tools.convert import convert_par  # noqa: E402
+from tools.fixtures import make_engine_fixtures as mef  # noqa: E402
+from tools.convert import pt_reader  # noqa: E402
+from tools.tests.paths import FIXTURES, TOOLS  # noqa: E402
+from tools.tests.ptwriter import Tensor, pickle_bytes, write_pt  # noqa: E402
 
 EXAMPLES = int(os.environ.get("PAR_FUZZ_EXAMPLES", "40"))
 LONG = "PAR_FUZZ_EXAMPLES" in os.environ

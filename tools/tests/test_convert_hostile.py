@@ -8,14 +8,14 @@ import time
 import numpy as np
 import pytest
 
-import bundle
-import convert_inputs
-import convert_nbp
-import convert_par
-import magvit2_reference as ref
-import make_engine_fixtures as mef
-from conftest import FIXTURES
-from ptwriter import write_pt
+from tools.convert import bundle
+from tools.convert import convert_inputs
+from tools.convert import convert_nbp
+from tools.convert import convert_par
+from tools.reference import magvit2_reference as ref
+from tools.fixtures import make_engine_fixtures as mef
+from tools.tests.paths import FIXTURES
+from tools.tests.ptwriter import write_pt
 
 CUBE = ("--cube", "1", "8", "8", "--rope", "2d")
 
@@ -293,7 +293,7 @@ def test_bad_tokenizer_state_dict(tmp_path, capsys, state, expect):
 
 
 def test_nan_tokenizer_weight(tmp_path, capsys):
-    from pt_reader import load_pt
+    from tools.convert.pt_reader import load_pt
     obj = load_pt(os.path.join(FIXTURES, "tokenizer", "nbp_tiny.pt")).obj
     sd = dict(obj["model_state_dict"])
     name = next(k for k in sd if k.endswith("conv.weight"))

@@ -8,12 +8,12 @@ import subprocess
 import numpy as np
 import pytest
 
-import bundle
-import convert_nbp
-import convert_par
-import make_engine_fixtures as mef
-from conftest import FIXTURES, TOOLS
-from ptwriter import write_pt
+from tools.convert import bundle
+from tools.convert import convert_nbp
+from tools.convert import convert_par
+from tools.fixtures import make_engine_fixtures as mef
+from tools.tests.paths import FIXTURES, TOOLS
+from tools.tests.ptwriter import write_pt
 
 BINARY = os.path.join(TOOLS, "..", ".build", "release", "par-video")
 

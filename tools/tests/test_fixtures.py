@@ -5,9 +5,9 @@ import os
 import numpy as np
 import pytest
 
-import bundle
-import make_engine_fixtures as mef
-from conftest import FIXTURES
+from tools.convert import bundle
+from tools.fixtures import make_engine_fixtures as mef
+from tools.tests.paths import FIXTURES
 
 
 @pytest.mark.parametrize("name", sorted(mef.CASES))
@@ -37,7 +37,7 @@ def test_engine_fixture_regenerates(tmp_path, name):
 def test_fp32_arithmetic_meets_the_engine_tolerance(name):
     """What the Swift engine is held to, shown by the reference itself run in float32:
     max |logits - expected| <= 1e-4 * max |expected| at every step, identical greedy cube."""
-    import par_reference as ref
+    from tools.reference import par_reference as ref
     d = os.path.join(FIXTURES, "engine", name)
     exp, meta, _ = bundle.read_safetensors(os.path.join(d, "expected.safetensors"))
     m = ref.Reference.load(os.path.join(d, "model.safetensors"), np.float32)

@@ -1,14 +1,9 @@
 """Frechet distance against closed forms, and the imaginary-residue guard."""
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fvd"))
-
 import numpy as np
 import pytest
 import scipy.linalg
 
-import frechet
+from tools.fvd import frechet
 
 
 def _random_rotation(rng, d):

@@ -11,12 +11,9 @@ import zlib
 import numpy as np
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-
-import synthaction as S  # noqa: E402
-import synthaction_reference as R  # noqa: E402
+from tools.tests.paths import ROOT
+from tools.train import synthaction as S
+from tools.eval import synthaction_reference as R
 
 
 def read_png(path):
@@ -41,8 +38,8 @@ def read_png(path):
 
 def test_reference_set_holds_real_clips_and_labels(tmp_path):
     out = tmp_path / "ref"
-    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "synthaction_reference.py"), "-o", str(out),
-                    "--count", "3", "--start", "100"], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "tools.eval.synthaction_reference", "-o", str(out),
+                    "--count", "3", "--start", "100"], check=True, capture_output=True, cwd=ROOT)
     rows = list(csv.reader(open(out / "labels.csv")))
     assert rows[0] == ["clip", "label"]
     assert [r[1] for r in rows[1:]] == ["100", "0", "1"]  # item i is class i mod 101
@@ -58,13 +55,13 @@ def test_reference_set_holds_real_clips_and_labels(tmp_path):
 
 def test_reference_writer_needs_no_pillow_and_never_touches_an_existing_folder(tmp_path):
     code = ("import sys; sys.modules['PIL'] = None; sys.argv = ['x', '-o', sys.argv[1], '--count', '1'];"
-            f"sys.path.insert(0, {os.path.join(ROOT, 'tools')!r}); import synthaction_reference as R; R.main()")
-    subprocess.run([sys.executable, "-c", code, str(tmp_path / "a")], check=True, capture_output=True)
+            "from tools.eval import synthaction_reference as R; R.main()")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "a")], check=True, capture_output=True, cwd=ROOT)
     assert os.path.isdir(tmp_path / "a" / "test_000000")
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "keep").write_text("x")
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "synthaction_reference.py"), "-o",
-                        str(tmp_path / "b"), "--count", "1"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "tools.eval.synthaction_reference", "-o",
+                        str(tmp_path / "b"), "--count", "1"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode != 0 and "exists" in r.stderr
     assert os.listdir(tmp_path / "b") == ["keep"]
     assert sorted(os.listdir(tmp_path)) == ["a", "b"]  # no partial folder left

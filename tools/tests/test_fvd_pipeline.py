@@ -1,9 +1,7 @@
 """The FVD pipeline on tiny sets, with a cheap deterministic extractor in place
 of I3D: decoding, preprocessing, selection, cache, accuracy, JSON, errors."""
 import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fvd"))
 
 import json
 import shutil
@@ -12,10 +10,10 @@ import subprocess
 import numpy as np
 import pytest
 
-import clip_io
-import fvd
-import i3d_weights
-import protocol
+from tools.fvd import clip_io
+from tools.fvd import fvd
+from tools.fvd import i3d_weights
+from tools.fvd import protocol
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg CLI not installed")
 

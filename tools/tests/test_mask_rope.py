@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-import bundle
-import par_reference as ref
+from tools.convert import bundle
+from tools.reference import par_reference as ref
 
 
 @pytest.mark.parametrize("N,n", [(16, 1), (16, 4), (64, 16), (128, 4)])

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-import par_reference as ref
+from tools.reference import par_reference as ref
 
 CUBES = [(5, 8, 8), (5, 16, 16), (1, 24, 24), (1, 8, 8), (2, 8, 8), (3, 4, 12)]
 STEPS = {((5, 16, 16), 1): 1280, ((5, 16, 16), 4): 323, ((5, 16, 16), 16): 95,

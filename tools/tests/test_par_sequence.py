@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-import par_sequence as P
+from tools.reference import par_sequence as P
 
 CUBE = (5, 8, 8)
 

@@ -9,9 +9,10 @@ import zlib
 import numpy as np
 import pytest
 
-import convert_par
-import pt_reader
-from ptwriter import Tensor, pickle_bytes, write_pt
+from tools.convert import convert_par
+from tools.convert import pt_reader
+from tools.tests.ptwriter import Tensor, pickle_bytes, write_pt
+from tools.tests.paths import ROOT
 
 
 def _zip(path, members, compress=zipfile.ZIP_STORED):
@@ -209,8 +210,8 @@ def test_pickle_that_would_allocate_gigabytes(tmp_path, opcodes):
     data = zipfile.ZipFile(tmp_path / "m.pt").read("archive/data.pkl")
     write_pt(tmp_path / "m.pt", {"w": np.zeros(3, np.float32)}, raw_pickle=data[:2] + opcodes + data[2:])
     code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)); "
-            f"sys.path.insert(0, {os.path.dirname(pt_reader.__file__)!r}); import pt_reader\n"
+            "from tools.convert import pt_reader\n"
             f"try:\n    pt_reader.load_pt({str(tmp_path / 'm.pt')!r})\n"
             "except pt_reader.PtError as e:\n    print(e)\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert r.returncode == 0 and ("memo slot" in r.stdout or "not a valid pickle" in r.stdout), r.stdout + r.stderr

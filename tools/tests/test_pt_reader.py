@@ -6,9 +6,9 @@ import zipfile
 import numpy as np
 import pytest
 
-import convert_par
-import pt_reader
-from ptwriter import Call, Tensor, pickle_bytes, write_pt
+from tools.convert import convert_par
+from tools.convert import pt_reader
+from tools.tests.ptwriter import Call, Tensor, pickle_bytes, write_pt
 
 
 def test_views_offsets_and_shared_storage(tmp_path):
@@ -78,8 +78,8 @@ def test_payloads_are_live_under_plain_pickle(tmp_path):
 
 
 def _good_model():
-    import bundle
-    import make_engine_fixtures as mef
+    from tools.convert import bundle
+    from tools.fixtures import make_engine_fixtures as mef
     cfg = bundle.gpt_config(dim=16, n_layer=1, n_head=2, vocab_size=8, num_classes=2, cube=[1, 8, 8],
                             parallel=4, rope="2d", multiple_of=16)
     return mef.random_weights(cfg, np.random.default_rng(0))
@@ -127,9 +127,9 @@ def test_hostile_global_as_persistent_storage_type(tmp_path):
 
 
 def test_file_written_by_real_torch_save():
-    """Tests/Fixtures/pt/torch_dtypes.pt comes from torch.save (tools/make_torch_pt_fixture.py)."""
-    import bundle
-    from conftest import FIXTURES
+    """Tests/Fixtures/pt/torch_dtypes.pt comes from torch.save (tools/fixtures/make_torch_pt_fixture.py)."""
+    from tools.convert import bundle
+    from tools.tests.paths import FIXTURES
     pt = pt_reader.load_pt(os.path.join(FIXTURES, "pt", "torch_dtypes.pt"))
     m = pt.obj["model"]
     base = np.arange(24, dtype=np.float32).reshape(4, 6)

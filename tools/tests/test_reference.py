@@ -5,10 +5,10 @@ import os
 import numpy as np
 import pytest
 
-import bundle
-import make_engine_fixtures as mef
-import par_reference as ref
-from conftest import OFFICIAL
+from tools.convert import bundle
+from tools.fixtures import make_engine_fixtures as mef
+from tools.reference import par_reference as ref
+from tools.tests.paths import OFFICIAL
 
 
 def _model(cube, n, rope, seed=0, **kw):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-import synthaction as S
+from tools.train import synthaction as S
 
 
 def test_shape_dtype_and_range():

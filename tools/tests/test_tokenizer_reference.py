@@ -1,14 +1,14 @@
 """The numpy tokenizer reference against NBP's own code (fixture made with
-tools/make_nbp_fixture.py), the converter on NBP's checkpoint layout, FSQ."""
+tools/fixtures/make_nbp_fixture.py), the converter on NBP's checkpoint layout, FSQ."""
 import json
 import os
 
 import numpy as np
 import pytest
 
-import bundle
-import convert_nbp
-import magvit2_reference as ref
+from tools.convert import bundle
+from tools.convert import convert_nbp
+from tools.reference import magvit2_reference as ref
 
 FIX = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "Fixtures", "tokenizer")
 
@@ -89,7 +89,7 @@ def test_seeded_uniform_is_stable():
 
 @pytest.mark.parametrize("name", ["small_a", "small_b"])
 def test_committed_small_fixtures_regenerate(name, tmp_path):
-    import make_tokenizer_fixtures as mk
+    from tools.fixtures import make_tokenizer_fixtures as mk
     cfg, seed, dtype = {"small_a": (mk.SMALL_A, 11, None), "small_b": (mk.SMALL_B, 12, "BF16")}[name]
     mk.small(name, cfg, seed, dtype, out=str(tmp_path))
     new, _, _ = bundle.read_safetensors(str(tmp_path / f"{name}_expected.safetensors"))

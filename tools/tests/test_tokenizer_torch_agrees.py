@@ -1,12 +1,12 @@
-"""tools/magvit2_torch.py (the trainer's model) and the numpy reference agree
+"""tools/train/magvit2_torch.py (the trainer's model) and the numpy reference agree
 on random weights, names and shapes included. Needs torch (skipped in CI)."""
 import numpy as np
 import pytest
 
-import magvit2_reference as ref
+from tools.reference import magvit2_reference as ref
 
 torch = pytest.importorskip("torch")
-import magvit2_torch as mt  # noqa: E402
+from tools.train import magvit2_torch as mt  # noqa: E402
 
 
 @pytest.mark.parametrize("cfg", [mt.SMALL_CONFIG])

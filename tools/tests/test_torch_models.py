@@ -4,9 +4,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import gpt_torch as G  # noqa: E402
-import magvit2_torch as M  # noqa: E402
-import par_sequence as P  # noqa: E402
+from tools.train import gpt_torch as G  # noqa: E402
+from tools.train import magvit2_torch as M  # noqa: E402
+from tools.reference import par_sequence as P  # noqa: E402
 
 
 def test_tokenizer_nbp_names_and_shapes():

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import train_builtin_gpu as TG  # noqa: E402
+from tools.train import train_builtin_gpu as TG  # noqa: E402
 
 
 def test_runs_every_stage_and_writes_compact_files(tmp_path):

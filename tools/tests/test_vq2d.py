@@ -7,12 +7,12 @@ import sys
 import numpy as np
 import pytest
 
-import bundle
-import convert_vq
-import make_vq2d_fixtures as mvf
-import vq2d_reference as ref
-from conftest import FIXTURES, TOOLS
-from ptwriter import write_pt
+from tools.convert import bundle
+from tools.convert import convert_vq
+from tools.fixtures import make_vq2d_fixtures as mvf
+from tools.reference import vq2d_reference as ref
+from tools.tests.paths import FIXTURES, ROOT
+from tools.tests.ptwriter import write_pt
 
 
 def test_conv2d_matches_a_direct_sum():
@@ -93,8 +93,8 @@ def published_pt(path, cfg, seed=3, extra=None, codebook_shape=None):
 
 
 def run_convert(*args):
-    return subprocess.run([sys.executable, os.path.join(TOOLS, "convert_vq.py"), *map(str, args)],
-                          capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "tools.convert.convert_vq", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT)
 
 
 def test_converts_the_published_layout(tmp_path):
@@ -129,8 +129,8 @@ def test_bad_inputs_are_one_line_errors(tmp_path, case, message):
 
 
 def run_convert_par(*args):
-    return subprocess.run([sys.executable, os.path.join(TOOLS, "convert_par.py"), *map(str, args)],
-                          capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "tools.convert.convert_par", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT)
 
 
 @pytest.mark.parametrize("size, error", [(256, None), (200, "config: image_size 200 must be a multiple of H = W")])

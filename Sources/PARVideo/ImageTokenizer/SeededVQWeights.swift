@@ -1,7 +1,7 @@
 import Foundation
 
 /// Random vq2d weights from a seed, bit for bit the same as `seeded_weights`
-/// in tools/vq2d_reference.py (SeededTokenizerWeights.uniform per tensor, then
+/// in tools/reference/vq2d_reference.py (SeededTokenizerWeights.uniform per tensor, then
 /// conv kernels scaled by sqrt(3 / fan_in), biases by 0.1, norm gains 1 + 0.1 u,
 /// codebook rows as drawn). Lets tests and the benchmark run the full-size
 /// decoder without shipping its weights.

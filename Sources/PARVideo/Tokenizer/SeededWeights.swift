@@ -1,7 +1,7 @@
 import Foundation
 
 /// Random tokenizer weights generated from a seed, bit for bit the same as
-/// `seeded_weights` in tools/magvit2_reference.py: element k of tensor `name`
+/// `seeded_weights` in tools/reference/magvit2_reference.py: element k of tensor `name`
 /// is splitmix64(fnv1a64(name) ^ seed, k+1) mapped to a 24-bit uniform in
 /// [-1, 1), then scaled per tensor kind. Lets tests and the benchmark run the
 /// full-size NBP decoder without shipping 225M parameters.

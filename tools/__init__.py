@@ -1,0 +1,1 @@
+"""par-video tools, run as modules from the repository root (index: tools/README.md)."""

@@ -1,0 +1,1 @@
+"""The PyTorch peers of BENCHMARKS.md (tools/README.md)."""

@@ -1,0 +1,1 @@
+"""Checkpoints to par-video bundles, numpy only (tools/README.md)."""

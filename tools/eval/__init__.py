@@ -1,0 +1,1 @@
+"""Evaluation of the built-in model (tools/README.md)."""

@@ -1,0 +1,1 @@
+"""FVD with I3D Kinetics-400 features (docs/FVD.md)."""

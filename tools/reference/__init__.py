@@ -1,0 +1,1 @@
+"""numpy references the Swift tests compare with (tools/README.md)."""
