@@ -2,9 +2,9 @@
 import os
 import shutil
 
-import imagenet_classes_swift
-import make_image_fixture
-from conftest import FIXTURES
+from tools.fixtures import imagenet_classes_swift
+from tools.fixtures import make_image_fixture
+from tools.tests.paths import FIXTURES
 
 
 def test_image_fixture_regenerates(tmp_path):
@@ -27,7 +27,7 @@ def test_imagenet_classes():
 def test_batch_sample_batch_loads_in_numpy(tmp_path):
     """The .npz of an image batch is what numpy (so the ADM evaluator) reads: arr_0, uint8 N x H x W x 3."""
     import numpy as np
-    from test_convert_roundtrip import par_video
+    from tools.tests.test_convert_roundtrip import par_video
     out = tmp_path / "run"
     r = par_video("batch", "--model", os.path.join(FIXTURES, "image", "tiny"), "--actions", "0-3", "--per-class", "2",
                   "--quiet", "-o", str(out))

@@ -1,4 +1,4 @@
-// Written by tools/imagenet_classes_swift.py from tools/imagenet1k_classes.txt; do not edit.
+// Written by tools/fixtures/imagenet_classes_swift.py from tools/imagenet1k_classes.txt; do not edit.
 import Foundation
 
 extension ActionCatalog {
