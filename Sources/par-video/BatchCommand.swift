@@ -44,9 +44,7 @@ struct BatchCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Render only the K-th (0-based) of N disjoint slices of the clip list; N fixed for the whole run (docs/BATCH.md).", valueName: "K/N"))
     var shard: String?
 
-    @OptionGroup(title: "Model") var model: ModelOptions
-    @OptionGroup(title: "Output") var out: OutputOptions
-    @OptionGroup(title: "Sampling") var sampling: SamplingFlags
+    @OptionGroup var render: RenderOptions
 
     @Flag(name: .long, help: "Print one JSON summary line at the end.")
     var json = false
@@ -55,58 +53,28 @@ struct BatchCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        switch (perClass, count) {
-        case (nil, nil): throw ValidationError("give --per-class K or --count N")
-        case (.some, .some): throw ValidationError("--per-class and --count exclude each other")
-        default: break
-        }
-        if let perClass, perClass < 1 { throw ValidationError("--per-class \(perClass): must be at least 1") }
-        if let count, count < 1 { throw ValidationError("--count \(count): must be at least 1") }
-        do {
-            if let count { try BatchPlan.checkSize(count, what: "--count \(count)") }
-            if let perClass { try BatchPlan.checkSize(perClass, what: "--per-class \(perClass)") }
-        } catch let e as BatchError { throw ValidationError(e.description) }
-        if labels != nil, count == nil { throw ValidationError("--labels needs --count N") }
+        let out = render.out
+        try reportingBatchErrors { try BatchChecks.clips(perClass: perClass, count: count, labels: labels != nil) }
         if let labels {
             try checkInput(labels, option: "--labels", allow: [.file])
             guard FileManager.default.isReadableFile(atPath: labels) else { throw ValidationError("--labels \(labels): not readable") }
         }
         if let frames, !(1...100_000).contains(frames) { throw ValidationError("--frames \(frames): must be in 1...100000") }
         guard (1...256).contains(batch) else { throw ValidationError("--batch \(batch): must be in 1...256") }
-        if let shard { do { _ = try Shard(parsing: shard) } catch let e as BatchError { throw ValidationError(e.description) } }
+        if let shard { try reportingBatchErrors { _ = try Shard(parsing: shard) } }
         if actions.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--actions: empty list") }
         if out.overwrite {
             throw ValidationError("-y/--overwrite: batch never replaces a clip; the same command resumes the run, a new run needs another -o")
         }
-        if let f = out.format, BatchFormat(rawValue: f.rawValue) == nil {
-            throw ValidationError("--format \(f.rawValue): batch writes \(BatchFormat.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
         if out.output == "-" { throw ValidationError("-o -: batch writes a run folder, not a stream") }
-        try checkOutputFolder()
-    }
-
-    /// --format as a run folder holds it (mp4 unless given: -o is a folder, not a file with an extension).
-    var format: BatchFormat { BatchFormat(rawValue: (out.format ?? .mp4).rawValue) ?? .mp4 }
-
-    /// DIR must be a writable folder, or creatable in a writable folder.
-    func checkOutputFolder() throws {
-        let dir = URL(fileURLWithPath: out.output)
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir) {
-            guard isDir.boolValue else { throw ValidationError("-o \(out.output): exists and is not a folder") }
-            guard access(dir.path, W_OK) == 0 else { throw ValidationError("-o \(out.output): folder is not writable") }
-        } else {
-            do { try AtomicOutput.checkWritable(dir, directory: true) } catch let e as VideoIOError {
-                throw ValidationError(e.description)
-            }
-        }
+        try reportingBatchErrors { try BatchChecks.outputFolder(out.output) }
     }
 
     func run() throws {
-        out.applyLog()
         // A file-size limit (ulimit -f) must fail a write, not kill the run.
         signal(SIGXFSZ, SIG_IGN)
-        let (pipeline, modelPath) = try model.renderer(imageSize: out.size)
+        let (pipeline, modelPath) = try render.renderer()
+        let out = render.out
         let selection = pipeline.config.selection
         let actionIDs = try selection.parse(actions, option: "--actions")
         let fps = out.frameRate()
@@ -121,9 +89,10 @@ struct BatchCommand: ParsableCommand {
                 let labelIDs = try labels.map { path in try BatchPlan.readLabels(path: path) { try selection.resolve($0, option: "label") } }
                 clips = .count(count!, labels: labelIDs)
             }
-            let job = BatchJob(actions: actionIDs, clips: clips, seed: seed, format: pipeline.makesStills && out.format == nil ? .png : format,
-                               batch: batch, frames: frames,
-                               fps: fps, sampling: sampling.options(pipeline.config.sampling), encode: out.encodeOptions(fps: fps),
+            // --format as a run folder holds it: mp4 unless given (-o is a folder, not a file with an extension).
+            let format: BatchFormat = pipeline.makesStills && out.format == nil ? .png : BatchFormat(rawValue: (out.format ?? .mp4).rawValue) ?? .mp4
+            let job = BatchJob(actions: actionIDs, clips: clips, seed: seed, format: format, batch: batch, frames: frames,
+                               fps: fps, sampling: render.sampling.options(pipeline.config.sampling), encode: out.encodeOptions(fps: fps),
                                shard: try shard.map { try Shard(parsing: $0) } ?? .whole)
             let runner = try BatchRunner(pipeline: pipeline, job: job,
                                          modelIdentity: RunFolder.modelIdentity(ModelLocator.bundles(at: modelPath)), output: output)
@@ -146,8 +115,6 @@ struct BatchCommand: ParsableCommand {
         }
     }
 }
-
-extension BatchFormat: ExpressibleByArgument {}
 
 /// The library's batch errors as the CLI reports them: a command to change
 /// exits 2 (as a usage error), a failure while working exits 1.

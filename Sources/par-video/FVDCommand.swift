@@ -98,15 +98,8 @@ struct FVDCommand: ParsableCommand {
         }
     }
 
-    /// The report as JSON's keys (snake_case), durations rounded as every command's are.
+    /// The report as JSON's keys (snake_case), its figures rounded as every command's are.
     static func object(_ r: FVDScore.Report) throws -> [String: Any] {
-        func rounded(_ v: Any, key: String) -> Any {
-            if let d = v as? [String: Any] { return Dictionary(uniqueKeysWithValues: d.map { ($0, rounded($1, key: $0)) }) }
-            if let a = v as? [Any] { return a.map { rounded($0, key: "") } }
-            if key.hasSuffix("_seconds"), let x = v as? Double { return JSONReport.seconds(x) }
-            return v
-        }
-        let data = Data(try FVDScore.json(r).utf8)
-        return rounded(try JSONSerialization.jsonObject(with: data), key: "") as! [String: Any]
+        JSONReport.rounded(try JSONSerialization.jsonObject(with: Data(try FVDScore.json(r).utf8))) as! [String: Any]
     }
 }

@@ -41,9 +41,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "Random seed; the same seed, model and settings give the same clip.")
     var seed: UInt64 = 0
 
-    @OptionGroup(title: "Model") var model: ModelOptions
-    @OptionGroup(title: "Output") var out: OutputOptions
-    @OptionGroup(title: "Sampling") var sampling: SamplingFlags
+    @OptionGroup var render: RenderOptions
 
     @Flag(name: .long, help: "Print one JSON object: steps (all cubes, and per cube), seconds for tokens, decode and encode, settings, output path.")
     var json = false
@@ -63,67 +61,47 @@ struct GenerateCommand: ParsableCommand {
             }
         }
         if let count, !(1...1024).contains(count) { throw ValidationError("--count \(count): must be in 1...1024") }
-        try out.check(input: prefix, option: "--prefix", stills: nil)
+        try render.out.check(input: prefix, option: "--prefix", stills: nil)
     }
 
     func run() throws {
-        out.applyLog()
-        let (loaded, modelPath) = try model.renderer(imageSize: out.size)
+        let (loaded, modelPath) = try render.renderer()
+        let out = render.out
         // Against the loaded model's own classes.
         let actionID = try loaded.config.selection.resolve(action, option: "--class")
         if let images = loaded as? ImagePipeline { return try stills(images, actionID, modelPath) }
         guard count == nil, !grid else { throw ValidationError("--count and --grid are for image models; this model makes clips") }
         let pipeline = loaded as! VideoPipeline
-        let generated = frames ?? pipeline.clipFrames
-        let fps = out.frameRate()
         var prefixClip: VideoFrames?
         if let prefix {
-            let (w, h) = pipeline.frameSize
-            do { prefixClip = try VideoReader.read(URL(fileURLWithPath: prefix), size: (w, h)) } catch let e as VideoIOError {
-                throw ValidationError("--prefix \(prefix): not a readable video (\(e.description))")
-            }
-            guard prefixClip!.count >= pipeline.contextFrames else {
-                throw ValidationError("--prefix \(prefix): clip too short: \(prefixClip!.count) frames, this model continues from the last \(pipeline.contextFrames)")
-            }
+            do { prefixClip = try pipeline.readPrefix(prefix) } catch let e as PipelineError { throw ValidationError("--prefix \(e.description)") }
         }
-        let count = (prefixClip?.count ?? 0) + generated
-        let options = sampling.options(pipeline.config.sampling, seed: seed)
-        let target = try out.target
-        let encode = out.encodeOptions(fps: fps)
+        let fps = out.frameRate()
+        let options = render.sampling.options(pipeline.config.sampling, seed: seed)
+        let progress = ClipProgress("generate", enabled: !quiet && !json)
+        let r: ClipReport
         do {
-            try target.preflight(width: pipeline.frameSize.width, height: pipeline.frameSize.height, fps: fps, options: encode)
-        } catch let e as VideoIOError { throw RunError("\(e.description). No video was written.") }
-
-        let cubes = pipeline.cubes(frames: generated, prefixed: prefixClip != nil)
-        let progress = ProgressLine("generate", enabled: !quiet && !json)
-        var timings = RenderTimings()
-        let clip: RenderedClip
-        do {
-            clip = try pipeline.render(actions: [actionID], seeds: [seed], options: options, fps: fps, frames: generated,
-                                       prefixes: prefixClip.map { [$0] }, timings: &timings, progress: progress.report)[0]
+            r = try pipeline.writeClip(action: actionID, seed: seed, frames: frames, prefix: prefixClip, options: options, fps: fps,
+                                       to: try out.target, encode: out.encodeOptions(fps: fps), progress: progress.report)
         } catch let e as PipelineError { throw RunError(e.description) } catch let e as SamplingError { throw RunError(e.description) }
         progress.finish()
-        let t0 = now()
-        try target.write(clip.frames.frames(0..<count), options: encode)
-        let encodeSeconds = seconds(since: t0)
         let (w, h) = out.outputSize(pipeline.frameSize)
-        let steps = pipeline.generator.steps
         if json {
             try JSONReport.print([
                 "output": out.output, "model": modelPath, "action": actionID, "action_name": pipeline.actionName(actionID),
-                "seed": seed, "parallel": pipeline.config.parallel, "steps": cubes * steps, "cubes": cubes,
-                "cube_steps": Array(repeating: steps, count: cubes), "frames": count, "prefix_frames": prefixClip?.count ?? 0,
+                "seed": seed, "parallel": pipeline.config.parallel, "steps": r.steps, "cubes": r.cubes,
+                "cube_steps": Array(repeating: r.cubeSteps, count: r.cubes), "frames": r.frames, "prefix_frames": r.prefixFrames,
                 "width": w, "height": h, "fps": fps, "threads": Parallel.threads,
                 "cfg_scale": JSONReport.value(options.cfgScale), "temperature": JSONReport.value(options.temperature),
                 "top_k": options.topK, "top_p": JSONReport.value(options.topP),
-                "tokens_seconds": JSONReport.seconds(timings.tokens), "decode_seconds": JSONReport.seconds(timings.decode),
-                "context_seconds": JSONReport.seconds(timings.context), "encode_seconds": JSONReport.seconds(encodeSeconds),
+                "tokens_seconds": JSONReport.seconds(r.timings.tokens), "decode_seconds": JSONReport.seconds(r.timings.decode),
+                "context_seconds": JSONReport.seconds(r.timings.context), "encode_seconds": JSONReport.seconds(r.encodeSeconds),
             ], toStderr: out.toStdout)
         } else if !quiet {
-            let cubeText = cubes > 1 ? " over \(cubes) cubes" : ""
+            let cubeText = r.cubes > 1 ? " over \(r.cubes) cubes" : ""
             out.report(String(format: "%@: %@ (%d), %d frames %dx%d; %d steps%@ (n=%d) %.2f s, decode %.2f s, encode %.2f s",
-                         out.output, pipeline.actionName(actionID), actionID, count, w, h, cubes * steps, cubeText,
-                         pipeline.config.parallel, timings.tokens, timings.decode, encodeSeconds))
+                         out.output, pipeline.actionName(actionID), actionID, r.frames, w, h, r.steps, cubeText,
+                         pipeline.config.parallel, r.timings.tokens, r.timings.decode, r.encodeSeconds))
         }
     }
 }

@@ -96,3 +96,16 @@ extension ActionSelection {
         do { return try parse(list) } catch let e as ActionError { throw ValidationError("\(option): \(e.description)") }
     }
 }
+
+/// The option groups of the commands that render clips (generate, batch), in their help order.
+struct RenderOptions: ParsableArguments {
+    @OptionGroup(title: "Model") var model: ModelOptions
+    @OptionGroup(title: "Output") var out: OutputOptions
+    @OptionGroup(title: "Sampling") var sampling: SamplingFlags
+
+    /// FFmpeg's log as --verbose says, then the bundle's image or video pipeline, opened once.
+    func renderer() throws -> (pipeline: ClipRenderer, path: String) {
+        out.applyLog()
+        return try model.renderer(imageSize: out.size)
+    }
+}

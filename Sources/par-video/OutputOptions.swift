@@ -2,31 +2,8 @@ import ArgumentParser
 import Foundation
 import PARVideo
 
-/// `--size WxH` or `--size N` (square).
-struct FrameSize: ExpressibleByArgument, CustomStringConvertible {
-    var width: Int
-    var height: Int
-
-    init?(argument: String) {
-        let parts = argument.lowercased().split(separator: "x", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), let w = Int(parts[0]), let h = Int(parts.last!), w > 0, h > 0 else {
-            return nil
-        }
-        width = w
-        height = h
-    }
-
-    var description: String { "\(width)x\(height)" }
-
-    /// Even sides (yuv420p halves the chroma), at most 4096.
-    func validate(_ option: String) throws {
-        guard width % 2 == 0, height % 2 == 0 else {
-            throw ValidationError("\(option) \(self): width and height must be even (H.264 yuv420p)")
-        }
-        guard width <= 4096, height <= 4096 else {
-            throw ValidationError("\(option) \(self): at most 4096x4096")
-        }
-    }
+extension FrameSize: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
 }
 
 extension OutputFormat: ExpressibleByArgument {}
@@ -67,7 +44,7 @@ struct OutputOptions: ParsableArguments {
     var verbose = false
 
     func validate() throws {
-        try size?.validate("--size")
+        if let size, let problem = size.problem { throw ValidationError("--size \(size): \(problem)") }
         if let fps {
             guard fps.isFinite, fps >= VideoWriter.minimumFPS, fps <= 240 else {
                 throw ValidationError("--fps \(fps): must be in [\(VideoWriter.minimumFPS), 240]")
@@ -116,7 +93,7 @@ struct OutputOptions: ParsableArguments {
 
     /// The output's width and height: --size, else the frames'.
     func outputSize(_ frames: (width: Int, height: Int)) -> (width: Int, height: Int) {
-        size.map { ($0.width, $0.height) } ?? frames
+        size?.pair ?? frames
     }
 }
 

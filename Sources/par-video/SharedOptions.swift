@@ -72,6 +72,6 @@ struct EncodingFlags: ParsableArguments {
     }
 
     func options(fps: Double, size: FrameSize?) -> VideoEncodeOptions {
-        VideoEncodeOptions(codec: codec, crf: crf, preset: preset, fps: fps, size: size.map { ($0.width, $0.height) })
+        VideoEncodeOptions(codec: codec, crf: crf, preset: preset, fps: fps, size: size?.pair)
     }
 }

@@ -12,6 +12,8 @@ struct TokensCommand: ParsableCommand {
     var action: String
     @Option(name: .long, help: "Seed of the sampler.") var seed: UInt64 = 0
     @Option(name: .shortAndLong, help: ArgumentHelp("Output .npy path.", valueName: "OUT")) var output: String
+    @Flag(name: [.customShort("y"), .long], help: "Replace existing outputs (-o, --logits); without it an existing file is an error and stays as it was.")
+    var overwrite = false
     @Option(name: .long, help: ArgumentHelp("Also write the guided logits every token was drawn from as .npy (float32, N x vocab, PAR sequence order).", valueName: "PATH"))
     var logits: String?
     @OptionGroup(title: "Model") var model: ModelOptions
@@ -19,16 +21,14 @@ struct TokensCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object with the run's figures.") var json = false
 
     /// Every output is checked before the model loads: the cube and the
-    /// logits must be two different files.
+    /// logits must be two different files, and new ones unless -y.
     func validate() throws {
         let outURL = URL(fileURLWithPath: output)
-        do { try AtomicOutput.checkWritable(outURL) } catch { throw ValidationError("\(error)") }
-        if let logits {
-            let logitsURL = URL(fileURLWithPath: logits)
-            guard !AtomicOutput.sameTarget(logitsURL, outURL) else {
-                throw ValidationError("--logits \(logits) and -o \(output) name the same file; the logits would replace the cube")
-            }
-            do { try AtomicOutput.checkWritable(logitsURL) } catch { throw ValidationError("\(error)") }
+        if let logits, AtomicOutput.sameTarget(URL(fileURLWithPath: logits), outURL) {
+            throw ValidationError("--logits \(logits) and -o \(output) name the same file; the logits would replace the cube")
+        }
+        for url in [outURL] + (logits.map { [URL(fileURLWithPath: $0)] } ?? []) {
+            do { try AtomicOutput.checkWritable(url, overwrite: overwrite) } catch { throw ValidationError("\(error)") }
         }
     }
 
@@ -38,31 +38,16 @@ struct TokensCommand: ParsableCommand {
         let actionID = try config.selection.resolve(action, option: "--action")
         let options = sampling.options(config.sampling, seed: seed)
         do { try options.validate() } catch let e as SamplingError { throw ValidationError(e.description) }
-        let outURL = URL(fileURLWithPath: output)
-        let logitsURL = logits.map { URL(fileURLWithPath: $0) }
-
         let generator = PARGenerator(model: try GPT(entry))
-        let progress = ProgressLine("tokens", enabled: !json)
-        // Steps predict increasing sequence positions, so appending each step's rows gives sequence order.
-        var seen: [Float] = []
-        let vocab = config.vocabSize
-        let hook: ((Int, Int, UnsafePointer<Float>) -> Void)? = logitsURL == nil ? nil : { _, rows, ptr in
-            seen.append(contentsOf: UnsafeBufferPointer(start: ptr, count: rows * vocab))
-        }
+        let progress = ClipProgress("tokens", enabled: !json)
         let t0 = now()
-        let cube = try generator.generate(actions: [actionID], options: options, progress: { p in
+        let run = try TokenCubeRun(generator: generator, action: actionID, options: options, keepLogits: logits != nil) { p in
             progress.report(RenderProgress(cube: 1, cubes: 1, step: p.step, steps: p.steps, tokens: p.tokensDone, cubeTokens: config.tokensPerClip))
-        }, logitsHook: hook)[0]
+        }
         let elapsed = seconds(since: t0)
         progress.finish()
-        try AtomicOutput.write(to: outURL) { tmp in
-            try AtomicOutput.writeFile(NPY.encode(cube.tokens, shape: [cube.T, cube.H, cube.W]), to: tmp.path)
-        }
-        if let logitsURL {
-            try AtomicOutput.write(to: logitsURL) { tmp in
-                try AtomicOutput.writeFile(NPY.encode(seen, shape: [seen.count / vocab, vocab]), to: tmp.path)
-            }
-        }
+        try run.write(to: URL(fileURLWithPath: output), logitsTo: logits.map { URL(fileURLWithPath: $0) }, overwrite: overwrite)
+        let cube = run.cube
 
         if json {
             try JSONReport.print([

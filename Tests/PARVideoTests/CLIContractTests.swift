@@ -52,6 +52,26 @@ final class CLIContractTests: XCTestCase {
         XCTAssertEqual(i.out.components(separatedBy: "ApplyEyeMakeup").count, 1, "inspect lists class names: \(i.out)")
     }
 
+    /// `tokens -o` and `--logits` refuse an existing file without -y, as every
+    /// other output does: one line, exit 2, the file as it was; -y replaces it.
+    func testTokensRefuseAnExistingFileWithoutOverwrite() throws {
+        try requireBuiltin()
+        let dir = try scratchFolder()
+        let old = Data("an older cube".utf8)
+        for name in ["t.npy", "l.npy"] { try old.write(to: dir.appendingPathComponent(name)) }
+        for args in [["-o", "t.npy"], ["-o", "new.npy", "--logits", "l.npy"]] {
+            let r = try runParVideo(["tokens", "--action", "3"] + args, in: dir)
+            XCTAssertEqual(r.code, 2, r.err)
+            XCTAssertEqual(r.err.split(separator: "\n").count, 1, r.err)
+            XCTAssertTrue(r.err.contains("exists (a file); -y (--overwrite) replaces it"), r.err)
+        }
+        for name in ["t.npy", "l.npy"] { XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent(name)), old, name) }
+        XCTAssertEqual(listing(dir), ["l.npy", "t.npy"])
+        let y = try runParVideo(["tokens", "--action", "3", "-y", "-o", "t.npy", "--logits", "l.npy"], in: dir)
+        XCTAssertEqual(y.code, 0, y.err)
+        XCTAssertEqual(try NPY.read(dir.appendingPathComponent("t.npy").path).shape.count, 3)
+    }
+
     /// Every --json object: snake_case keys, durations as *_seconds in
     /// milliseconds, a schema field; inspect names each class once.
     func testJSONHasOneKeyScheme() throws {

@@ -28,6 +28,25 @@ final class FVDCLITests: XCTestCase {
         return (r.code, json, r.err)
     }
 
+    /// --json rounds as every command's: durations to milliseconds, other
+    /// figures to 6 significant digits (raw doubles printed 17).
+    func testJSONFiguresAreRounded() throws {
+        let s = try sets()
+        let r = try runParVideo(["fvd", s.real, s.gen, "--max-clips", "6", "--i3d", Self.tiny, "--no-cache", "--json"], in: s.dir)
+        XCTAssertEqual(r.code, 0, r.err)
+        let numbers = try NSRegularExpression(pattern: #"-?\d+\.\d+(e[-+]?\d+)?"#)
+        let text = r.out as NSString
+        let found = numbers.matches(in: r.out, range: NSRange(location: 0, length: text.length)).map { text.substring(with: $0.range) }
+        XCTAssertFalse(found.isEmpty, r.out)
+        for raw in found {
+            let mantissa = raw.split(separator: "e")[0].filter(\.isNumber).drop { $0 == "0" }
+            XCTAssertLessThanOrEqual(mantissa.count, 6, "unrounded \(raw) in \(r.out)")
+        }
+        let obj = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any]
+        let total = try XCTUnwrap(obj["total_seconds"] as? Double)
+        XCTAssertEqual(total, (total * 1000).rounded() / 1000)
+    }
+
     func testScoreMatchesReferenceTool() throws {
         let s = try sets()
         let r = try fvd([s.real, s.gen, "--max-clips", "6"], in: s.dir)
@@ -35,8 +54,9 @@ final class FVDCLITests: XCTestCase {
         let want = FVDMathTests.expected
         let got = r.json!["fvd"] as! Double, ref = want["fvd"] as! Double
         XCTAssertEqual(got, ref, accuracy: 1e-3 * ref, "FVD within 0.1% of fvd.py")
-        XCTAssertEqual(r.json!["accuracy"] as! Double, want["accuracy"] as! Double, accuracy: 1e-9)
-        XCTAssertEqual(r.json!["accuracy_real"] as! Double, want["accuracy_real"] as! Double, accuracy: 1e-6)
+        // Figures carry 6 significant digits (JSONReport.figure).
+        XCTAssertEqual(r.json!["accuracy"] as! Double, want["accuracy"] as! Double, accuracy: 1e-6)
+        XCTAssertEqual(r.json!["accuracy_real"] as! Double, want["accuracy_real"] as! Double, accuracy: 2e-6)
         XCTAssertEqual(r.json!["schema"] as? Int, 1)
         XCTAssertNotNil(r.json!["total_seconds"] as? Double)
         XCTAssertNotNil(r.json!["clips_per_second"] as? Double)

@@ -125,7 +125,7 @@ final class HostileIOTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: cube), original)
         XCTAssertEqual(listing(dir), ["P.npy", "hard.npy", "here"])
         // Two different files still work.
-        let ok = try run(["tokens", "--model", tiny, "--action", "0", "--logits", "L.npy", "-o", "P.npy"], in: dir)
+        let ok = try run(["tokens", "--model", tiny, "--action", "0", "--logits", "L.npy", "-y", "-o", "P.npy"], in: dir)
         XCTAssertEqual(ok.code, 0, ok.err)
         XCTAssertNotEqual(try Data(contentsOf: cube), original)
     }

@@ -68,7 +68,7 @@ def main():
             for action in a.actions:
                 tok_path, log_path = os.path.join(tmp, "t.npy"), os.path.join(tmp, "l.npy")
                 subprocess.run([a.binary, "tokens", "--model", a.model, "--parallel", str(n), "--action", str(action),
-                                "--cfg", "1", "--top-k", "1", "--logits", log_path, "-o", tok_path], check=True,
+                                "--cfg", "1", "--top-k", "1", "--logits", log_path, "-y", "-o", tok_path], check=True,
                                stdout=subprocess.DEVNULL)
                 cube = np.load(tok_path)
                 swift = np.load(log_path)

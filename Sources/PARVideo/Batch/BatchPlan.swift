@@ -32,10 +32,12 @@ public func clipSeed(base: UInt64, index: Int) -> UInt64 {
 
 /// A 64-bit seed written to JSON as a decimal string: jq, JavaScript and
 /// pandas read a JSON number above 2^53 as another number. A number is read
-/// too (run folders written before seeds were strings).
+/// too (run folders written before seeds were strings). As a property
+/// wrapper it gives a Codable type's seed this spelling.
+@propertyWrapper
 public struct JSONSeed: Codable, Equatable, Sendable {
-    public var value: UInt64
-    public init(_ value: UInt64) { self.value = value }
+    public var wrappedValue: UInt64
+    public init(wrappedValue: UInt64) { self.wrappedValue = wrappedValue }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
@@ -44,15 +46,15 @@ public struct JSONSeed: Codable, Equatable, Sendable {
             guard let v = UInt64(text), String(v) == text else {
                 throw DecodingError.dataCorruptedError(in: c, debugDescription: "seed '\(text)' is not a decimal UInt64")
             }
-            value = v
+            wrappedValue = v
         } else {
-            value = try c.decode(UInt64.self)
+            wrappedValue = try c.decode(UInt64.self)
         }
     }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.singleValueContainer()
-        try c.encode(String(value))
+        try c.encode(String(wrappedValue))
     }
 }
 

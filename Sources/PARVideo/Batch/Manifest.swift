@@ -10,11 +10,7 @@ public struct ManifestEntry: Codable, Equatable, Sendable {
     public var action: Int
     public var actionName: String
     /// The clip's own seed (`clipSeed`), written as a string (JSONSeed).
-    public var seed: UInt64 {
-        get { seedText.value }
-        set { seedText = JSONSeed(newValue) }
-    }
-    var seedText: JSONSeed
+    @JSONSeed public var seed: UInt64
     public var parallel: Int
     public var steps: Int
     public var seconds: Double
@@ -31,7 +27,7 @@ public struct ManifestEntry: Codable, Equatable, Sendable {
     public var version: String
 
     enum CodingKeys: String, CodingKey {
-        case clip, index, paths, action, actionName = "action_name", seedText = "seed", parallel, steps, seconds
+        case clip, index, paths, action, actionName = "action_name", seed, parallel, steps, seconds
         case frames, width, height, fps, cfg, temperature, topK = "top_k", topP = "top_p", model, version
     }
 
@@ -39,7 +35,7 @@ public struct ManifestEntry: Codable, Equatable, Sendable {
                 parallel: Int, steps: Int, seconds: Double, frames: Int, width: Int, height: Int, fps: Int,
                 cfg: Float, temperature: Float, topK: Int, topP: Float, model: String, version: String) {
         self.clip = clip; self.index = index; self.paths = paths; self.action = action
-        self.actionName = actionName; self.seedText = JSONSeed(seed); self.parallel = parallel; self.steps = steps
+        self.actionName = actionName; self.seed = seed; self.parallel = parallel; self.steps = steps
         self.seconds = seconds; self.frames = frames; self.width = width; self.height = height; self.fps = fps
         self.cfg = cfg; self.temperature = temperature; self.topK = topK; self.topP = topP
         self.model = model; self.version = version

@@ -15,11 +15,7 @@ public struct RunSettings: Codable, Equatable, Sendable {
     /// FNV-1a of every (index, action, seed) of the whole run: covers the label file.
     public var plan: String
     /// The base seed (a string in the file, see JSONSeed).
-    public var seed: UInt64 {
-        get { seedText.value }
-        set { seedText = JSONSeed(newValue) }
-    }
-    var seedText: JSONSeed
+    @JSONSeed public var seed: UInt64
     public var parallel: Int
     public var cfg: Float
     public var temperature: Float
@@ -39,7 +35,7 @@ public struct RunSettings: Codable, Equatable, Sendable {
     public var batch: Int
 
     enum CodingKeys: String, CodingKey {
-        case version, model, actions, perClass = "per_class", count, clips, plan, seedText = "seed", parallel, cfg, temperature
+        case version, model, actions, perClass = "per_class", count, clips, plan, seed, parallel, cfg, temperature
         case topK = "top_k", topP = "top_p", fps, width, height, frames, format, codec, crf, preset, shard, batch
     }
 
@@ -48,7 +44,7 @@ public struct RunSettings: Codable, Equatable, Sendable {
                 width: Int, height: Int, frames: Int, format: String, codec: String, crf: Int, preset: String,
                 shard: String, batch: Int) {
         self.version = version; self.model = model; self.actions = actions; self.perClass = perClass
-        self.count = count; self.clips = clips; self.plan = plan; self.seedText = JSONSeed(seed)
+        self.count = count; self.clips = clips; self.plan = plan; self.seed = seed
         self.parallel = parallel; self.cfg = cfg; self.temperature = temperature; self.topK = topK; self.topP = topP
         self.fps = fps; self.width = width; self.height = height; self.frames = frames; self.format = format
         self.codec = codec; self.crf = crf; self.preset = preset; self.shard = shard; self.batch = batch

@@ -1,23 +1,24 @@
 import Foundation
-import PARVideo
 
-/// Batch progress on stderr: on a terminal one bar rewritten in place, else
+/// Progress of a batch run: on a terminal one bar rewritten in place, else
 /// one plain line per finished clip (for logs of cluster jobs).
-final class BatchProgress {
-    let terminal: Bool
-    let enabled: Bool
+public final class BatchProgress {
+    public let terminal: Bool
+    public let enabled: Bool
+    private let clock: NanoClock
+    private let emit: (String) -> Void
     private var total = 0
-    private var skipped = 0
     private var done = 0
-    private var start = DispatchTime.now().uptimeNanoseconds
+    private var start: UInt64
 
-    init(enabled: Bool, terminal: Bool = isatty(2) != 0) {
-        self.enabled = enabled
-        self.terminal = terminal
+    public init(enabled: Bool, terminal: Bool = isatty(2) != 0,
+                clock: @escaping NanoClock = monotonicNanoseconds, emit: @escaping (String) -> Void = standardErrorSink) {
+        (self.enabled, self.terminal, self.clock, self.emit) = (enabled, terminal, clock, emit)
+        start = clock()
     }
 
-    /// The runner's events (BatchRunner.Event).
-    func handle(_ event: BatchRunner.Event) {
+    /// The runner's events.
+    public func handle(_ event: BatchRunner.Event) {
         switch event {
         case .started(let toRender, let skipped): started(total: toRender, skipped: skipped)
         case .step(let p): step(p)
@@ -25,11 +26,17 @@ final class BatchProgress {
         }
     }
 
-    var elapsed: Double { Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 }
-    var clipsPerSecond: Double { elapsed > 0 ? Double(done) / elapsed : 0 }
+    /// Seconds since the rendering started.
+    public var elapsed: Double { seconds(from: start, to: clock()) }
+    public var clipsPerSecond: Double {
+        let s = elapsed
+        return s > 0 ? Double(done) / s : 0
+    }
+
+    private func etaText(_ rate: Double) -> String { rate > 0 ? durationText(Double(total - done) / rate) : "?" }
 
     func started(total: Int, skipped: Int) {
-        (self.total, self.skipped, start) = (total, skipped, DispatchTime.now().uptimeNanoseconds)
+        (self.total, start) = (total, clock())
         guard enabled else { return }
         let resumed = skipped > 0 ? " (\(skipped) already finished, skipped)" : ""
         emit("batch: \(total) clips to render\(resumed)\n")
@@ -39,7 +46,7 @@ final class BatchProgress {
         done += 1
         guard enabled else { return }
         let rate = clipsPerSecond
-        let eta = rate > 0 ? Self.duration(Double(total - done) / rate) : "?"
+        let eta = etaText(rate)
         if terminal {
             let width = 24
             let filled = total > 0 ? width * done / total : width
@@ -55,16 +62,9 @@ final class BatchProgress {
     func step(_ p: RenderProgress) {
         guard enabled, terminal else { return }
         let rate = clipsPerSecond
-        let eta = rate > 0 ? Self.duration(Double(total - done) / rate) : "?"
-        emit(String(format: "\r%d/%d clips  %.2f clips/s  ETA %@  (batch step %d/%d)\u{1B}[K", done, total, rate, eta, p.stepsDone, p.totalSteps))
+        emit(String(format: "\r%d/%d clips  %.2f clips/s  ETA %@  (batch step %d/%d)\u{1B}[K", done, total, rate, etaText(rate), p.stepsDone, p.totalSteps))
     }
 
-    func end() { if enabled && terminal && done > 0 { emit("\n") } }
-
-    static func duration(_ s: Double) -> String {
-        let t = Int(s.rounded())
-        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
-    }
-
-    private func emit(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+    /// Ends the terminal bar's line.
+    public func end() { if enabled && terminal && done > 0 { emit("\n") } }
 }
