@@ -52,6 +52,31 @@ def state_dict_keys(sd, prefixes):
     return out
 
 
+def pick_state_dict(obj, keys):
+    """The weights of a loaded checkpoint: the first of `keys` that holds a dict,
+    else the object itself when it is a non-empty dict of arrays."""
+    if isinstance(obj, dict):
+        for key in keys:
+            if isinstance(obj.get(key), dict):
+                return obj[key]
+        if obj and all(isinstance(v, np.ndarray) for v in obj.values()):
+            return obj
+    names = ", ".join(f"'{k}'" for k in keys[:-1]) + f" or '{keys[-1]}'"
+    raise ConvertError(f"no weights: expected a dict with {names}, or a bare state dict")
+
+
+def kept_tensors(sd, kept):
+    """Strip `module.`, keep the float tensors whose names start with one of
+    `kept` -> (tensors, dropped raw keys)."""
+    out, dropped = {}, []
+    for bare, (raw, value) in state_dict_keys(sd, ("module.",)).items():
+        if bare.startswith(kept) and isinstance(value, np.ndarray):
+            out[bare] = float_tensor(bare, value)
+        else:
+            dropped.append(raw)
+    return out, dropped
+
+
 def check_config_keys(cfg, keys, kind):
     """A config's shape before its values: a JSON object with every key of `keys`,
     no other key except an optional 'source'."""

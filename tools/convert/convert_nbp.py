@@ -16,13 +16,11 @@ in --dtype; biases, norm gains and swish betas stay F32 (they are tiny).
 """
 import sys
 
-import numpy as np
-
 from tools.convert import bundle
 from tools.reference import magvit2_reference as ref
 from tools.convert.convert_inputs import (
-    ArgumentParser, ConvertError, check_config_keys, check_output, float_tensor, load_json, read_kind_bundle,
-    run_main, write_kind_bundle, state_dict_keys, text_option)
+    ArgumentParser, ConvertError, check_config_keys, check_output, kept_tensors, load_json, pick_state_dict,
+    read_kind_bundle, run_main, write_kind_bundle, text_option)
 from tools.convert.pt_reader import PtError, load_pt
 
 STATE_KEYS = ("model_state_dict", "state_dict", "model")
@@ -36,25 +34,10 @@ LIMITS = {"in_channels": 16, "channels": 65_536, "stages": 16, "res_units": 1_02
 MAX_VOCAB = bundle.GPT_LIMITS["vocab_size"]
 
 
-def pick_state_dict(obj):
-    if isinstance(obj, dict):
-        for key in STATE_KEYS:
-            if isinstance(obj.get(key), dict):
-                return obj[key]
-        if obj and all(isinstance(v, np.ndarray) for v in obj.values()):
-            return obj
-    raise ConvertError("no weights: expected a dict with 'model_state_dict', 'state_dict' or 'model', or a bare state dict")
-
-
 def tokenizer_tensors(sd):
     """Strip `module.`, keep the tokenizer's entries -> (tensors, dropped names).
     Two keys naming one tensor (`module.x` and `x`) are an error."""
-    out, dropped = {}, []
-    for bare, (raw, value) in state_dict_keys(sd, ("module.",)).items():
-        if bare.startswith(KEPT) and isinstance(value, np.ndarray):
-            out[bare] = float_tensor(bare, value)
-        else:
-            dropped.append(raw)
+    out, dropped = kept_tensors(sd, KEPT)
     if not out:
         raise ConvertError("no encoder_layers.* / decoder_layers.* tensors: not an NBP tokenizer checkpoint")
     return out, dropped
@@ -196,7 +179,7 @@ def convert(checkpoint, output, config=None, dtype="F32", source=None, extra_inp
         pt = load_pt(checkpoint)
     except PtError as e:
         raise ConvertError(str(e))
-    tensors, dropped = tokenizer_tensors(pick_state_dict(pt.obj))
+    tensors, dropped = tokenizer_tensors(pick_state_dict(pt.obj, STATE_KEYS))
     write_tokenizer_bundle(output, cfg, tensors, dtype, source)
     return tensors, dropped
 

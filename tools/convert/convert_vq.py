@@ -16,13 +16,11 @@ codebook stay F32.
 """
 import sys
 
-import numpy as np
-
 from tools.convert import bundle
 from tools.reference import vq2d_reference as ref
 from tools.convert.convert_inputs import (
-    ArgumentParser, ConvertError, check_config_keys, check_output, float_tensor, load_json, read_kind_bundle,
-    run_main, write_kind_bundle, state_dict_keys, text_option)
+    ArgumentParser, ConvertError, check_config_keys, check_output, kept_tensors, load_json, pick_state_dict,
+    read_kind_bundle, run_main, write_kind_bundle, text_option)
 from tools.convert.pt_reader import PtError, load_pt
 
 STATE_KEYS = ("model", "state_dict", "ema")
@@ -105,24 +103,9 @@ def check_tensors(cfg, tensors):
         raise ConvertError(f"unexpected tensor {extra[0]}" + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""))
 
 
-def pick_state_dict(obj):
-    if isinstance(obj, dict):
-        for key in STATE_KEYS:
-            if isinstance(obj.get(key), dict):
-                return obj[key]
-        if obj and all(isinstance(v, np.ndarray) for v in obj.values()):
-            return obj
-    raise ConvertError("no weights: expected a dict with 'model', 'state_dict' or 'ema', or a bare state dict")
-
-
 def vq_tensors(sd):
     """Strip `module.`, keep the tokenizer's tensors -> (tensors, dropped names)."""
-    out, dropped = {}, []
-    for bare, (raw, value) in state_dict_keys(sd, ("module.",)).items():
-        if bare.startswith(KEPT) and isinstance(value, np.ndarray):
-            out[bare] = float_tensor(bare, value)
-        else:
-            dropped.append(raw)
+    out, dropped = kept_tensors(sd, KEPT)
     if "quantize.embedding.weight" not in out or not any(k.startswith("decoder.") for k in out):
         raise ConvertError("no quantize.embedding.weight / decoder.* tensors: not a LlamaGen VQ checkpoint")
     return out, dropped
@@ -149,7 +132,7 @@ def convert(checkpoint, output, config=None, dtype="F32", image_size=None, sourc
         pt = load_pt(checkpoint)
     except PtError as e:
         raise ConvertError(str(e))
-    tensors, dropped = vq_tensors(pick_state_dict(pt.obj))
+    tensors, dropped = vq_tensors(pick_state_dict(pt.obj, STATE_KEYS))
     write_vq_bundle(output, cfg, tensors, dtype)
     return tensors, dropped
 
