@@ -55,8 +55,9 @@ let package = Package(
         ),
         .testTarget(
             name: "PARVideoTests",
-            // par-video: built with the tests so CLITests can run the binary.
-            dependencies: ["PARVideo", "par-video"],
+            // par-video: built with the tests so CLITests can run the binary;
+            // CFFmpeg: VideoProbe reads the streams of what it writes.
+            dependencies: ["PARVideo", "par-video", "CFFmpeg"],
             swiftSettings: hotCode
         ),
     ],

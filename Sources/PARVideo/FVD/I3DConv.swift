@@ -47,17 +47,12 @@ func samePadding(_ n: Int, _ k: Int, _ s: Int) -> (before: Int, out: Int) {
 /// are cut into fixed blocks and every output sums its taps in one fixed
 /// order, so the result does not depend on the thread count.
 final class I3DConv: @unchecked Sendable {
-    enum Kernel {
-        case blas(UnsafeMutablePointer<Float>)   // [k][cout]
-        case f32(UnsafeMutablePointer<Float>)    // tk_pack_f32
-    }
-
     let cin, cout: Int
     let size: (t: Int, h: Int, w: Int)
     let stride: (t: Int, h: Int, w: Int)
     let relu: Bool
     let bias: [Float]
-    private let kernel: Kernel
+    private let kernel: CausalConv3D.Kernel   // .f32 or .blas, never bf16
 
     /// Output positions per block (a multiple of the kernels' 6-row tile).
     static let blockRows = 48
@@ -78,22 +73,12 @@ final class I3DConv: @unchecked Sendable {
         self.size = (size.0, size.1, size.2)
         self.stride = (stride.0, stride.1, stride.2)
         let k = size.0 * size.1 * size.2 * cin
-        if !Self.forceBLAS && ck_has_avx512() != 0 {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: tk_packed_size_f32(Int32(k), Int32(cout)))
-            w.withUnsafeBufferPointer { tk_pack_f32(Int32(k), Int32(cout), $0.baseAddress!, p) }
-            kernel = .f32(p)
-        } else {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: k * cout)
-            w.withUnsafeBufferPointer { p.initialize(from: $0.baseAddress!, count: k * cout) }
-            kernel = .blas(p)
-        }
+        let kc = UnsafeMutablePointer<Float>.allocate(capacity: k * cout)
+        w.withUnsafeBufferPointer { kc.initialize(from: $0.baseAddress!, count: k * cout) }
+        kernel = .packed(kc, k: k, cout: cout, bf16: false, blas: Self.forceBLAS)
     }
 
-    deinit {
-        switch kernel {
-        case .blas(let p), .f32(let p): p.deallocate()
-        }
-    }
+    deinit { kernel.deallocate() }
 
     func outputShape(_ s: (Int, Int, Int)) -> (t: Int, h: Int, w: Int) {
         (samePadding(s.0, size.t, stride.t).out, samePadding(s.1, size.h, stride.h).out,
@@ -105,8 +90,9 @@ final class I3DConv: @unchecked Sendable {
         precondition(x.channels == cin)
         let o = outputShape((x.t, x.h, x.w))
         let positions = o.t * o.h * o.w
-        let pads = (samePadding(x.t, size.t, stride.t).before, samePadding(x.h, size.h, stride.h).before,
-                    samePadding(x.w, size.w, stride.w).before)
+        let grid = ZeroPaddedTaps(input: (x.t, x.h, x.w), output: o, size: size, stride: stride,
+                                  pads: (samePadding(x.t, size.t, stride.t).before, samePadding(x.h, size.h, stride.h).before,
+                                         samePadding(x.w, size.w, stride.w).before))
         let rows = Self.blockRows
         let blocks = (positions + rows - 1) / rows
         let zeros = [Float](repeating: 0, count: cin)
@@ -118,84 +104,34 @@ final class I3DConv: @unchecked Sendable {
                 let p0 = b * rows, n = min(rows, positions - p0)
                 let c = out + p0 * ldc
                 for i in 0..<n { bias.withUnsafeBufferPointer { (c + i * ldc).update(from: $0.baseAddress!, count: cout) } }
-                let table = UnsafeMutablePointer<UnsafePointer<Float>?>.allocate(capacity: n * (implicit ? taps : 1))
-                defer { table.deallocate() }
                 if implicit {
-                    tapTable(x, o: o, pads: pads, from: p0, count: n, zero: zero, into: table)
-                    if case .f32(let w) = kernel {
-                        tk_conv_f32(Int32(n), Int32(cout), Int32(cin), Int32(taps), table, w, c, ldc)
-                    }
+                    let table = UnsafeMutablePointer<UnsafeRawPointer?>.allocate(capacity: n * taps)
+                    defer { table.deallocate() }
+                    grid.fill(UnsafeRawPointer(x.base), pixelBytes: x.stride * 4, zero: UnsafeRawPointer(zero), from: p0, count: n, into: table)
+                    kernel.gemm(n, cout: cout, cin: cin, taps: taps, table: table, into: c, ldc: ldc)
                 } else {
                     let k = depth
                     let cols = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
                     defer { cols.deallocate() }
-                    im2col(x, o: o, pads: pads, from: p0, count: n, into: cols)
+                    grid.gather(x.base, pixelStride: x.stride, cin: cin, zero: zero, from: p0, count: n, into: cols)
                     switch kernel {
-                    case .f32(let w):
-                        for i in 0..<n { table[i] = UnsafePointer(cols + i * k) }
-                        tk_conv_f32(Int32(n), Int32(cout), Int32(k), 1, table, w, c, ldc)
+                    case .f32:
+                        // Taps folded into the depth: one "tap" of depth k per row.
+                        let table = UnsafeMutablePointer<UnsafeRawPointer?>.allocate(capacity: n)
+                        defer { table.deallocate() }
+                        for i in 0..<n { table[i] = UnsafeRawPointer(cols + i * k) }
+                        kernel.gemm(n, cout: cout, cin: k, taps: 1, table: table, into: c, ldc: ldc)
                     case .blas(let w):
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(cout), Int32(k),
                                     1, cols, Int32(k), w, Int32(cout), 1, c, Int32(ldc))
+                    case .bf16:
+                        preconditionFailure("I3D packs no bf16 kernel")
                     }
                 }
                 if relu {
                     for i in 0..<n {
                         let r = c + i * ldc
                         for j in 0..<cout where r[j] < 0 { r[j] = 0 }
-                    }
-                }
-            }
-        }
-    }
-
-    /// For output positions [from, from + count) and every tap, the address of
-    /// the input pixel it reads, or of `zero` where the tap falls in the padding.
-    private func tapTable(_ x: ConvInput, o: (t: Int, h: Int, w: Int), pads: (Int, Int, Int), from: Int, count: Int,
-                          zero: UnsafePointer<Float>, into table: UnsafeMutablePointer<UnsafePointer<Float>?>) {
-        var e = 0
-        for i in 0..<count {
-            let p = from + i
-            let to = p / (o.h * o.w), yo = (p / o.w) % o.h, xo = p % o.w
-            for dt in 0..<size.t {
-                let tt = to * stride.t + dt - pads.0
-                for dh in 0..<size.h {
-                    let yy = yo * stride.h + dh - pads.1
-                    for dw in 0..<size.w {
-                        let xx = xo * stride.w + dw - pads.2
-                        if tt < 0 || tt >= x.t || yy < 0 || yy >= x.h || xx < 0 || xx >= x.w {
-                            table[e] = zero
-                        } else {
-                            table[e] = x.base + ((tt * x.h + yy) * x.w + xx) * x.stride
-                        }
-                        e += 1
-                    }
-                }
-            }
-        }
-    }
-
-    /// Explicit im2col rows (depth `taps * cin`, zeros in the padding).
-    private func im2col(_ x: ConvInput, o: (t: Int, h: Int, w: Int), pads: (Int, Int, Int), from: Int, count: Int,
-                        into cols: UnsafeMutablePointer<Float>) {
-        let cin = cin
-        var dst = cols
-        for i in 0..<count {
-            let p = from + i
-            let to = p / (o.h * o.w), yo = (p / o.w) % o.h, xo = p % o.w
-            for dt in 0..<size.t {
-                let tt = to * stride.t + dt - pads.0
-                for dh in 0..<size.h {
-                    let yy = yo * stride.h + dh - pads.1
-                    let rowInside = tt >= 0 && tt < x.t && yy >= 0 && yy < x.h
-                    for dw in 0..<size.w {
-                        let xx = xo * stride.w + dw - pads.2
-                        if rowInside && xx >= 0 && xx < x.w {
-                            dst.update(from: x.base + ((tt * x.h + yy) * x.w + xx) * x.stride, count: cin)
-                        } else {
-                            dst.update(repeating: 0, count: cin)
-                        }
-                        dst += cin
                     }
                 }
             }

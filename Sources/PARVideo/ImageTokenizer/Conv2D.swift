@@ -56,42 +56,26 @@ final class Conv2D {
         }
         switch kernel {
         case .blas(let w): blasForward(x, g, w, out)
-        case .f32(let w): blockedForward(x, g, out, bf16: nil, f32: w)
-        case .bf16(let w): blockedForward(x, g, out, bf16: w, f32: nil)
+        case .f32: blockedForward(x, g, out, bf16: false)
+        case .bf16: blockedForward(x, g, out, bf16: true)
         }
         return out
     }
 
-    /// For output positions [from, from + count) and every tap, the address of
-    /// the input pixel it reads, or of `zero` inside the padding.
-    private func rowTable(_ base: UnsafeRawPointer, zero: UnsafeRawPointer, g: Geometry, from: Int, count: Int,
-                          elem: Int, into table: UnsafeMutablePointer<UnsafeRawPointer?>) {
-        let px = cin * elem
-        var e = 0
-        for i in 0..<count {
-            let p = from + i
-            let y = p / g.wo, xo = p % g.wo
-            for dy in 0..<kh {
-                let yy = y * stride + dy - pad.top
-                for dx in 0..<kw {
-                    let xx = xo * stride + dx - pad.left
-                    table[e] = yy >= 0 && yy < g.h && xx >= 0 && xx < g.w ? base + (yy * g.w + xx) * px : zero
-                    e += 1
-                }
-            }
-        }
+    /// The taps of this convolution over an input of `g`'s size.
+    private func tapGrid(_ g: Geometry) -> ZeroPaddedTaps {
+        ZeroPaddedTaps(input: (1, g.h, g.w), output: (1, g.ho, g.wo), size: (1, kh, kw), stride: (1, stride, stride),
+                       pads: (0, pad.top, pad.left))
     }
 
-    private func blockedForward(_ x: Activation, _ g: Geometry, _ out: Activation,
-                                bf16: UnsafeMutablePointer<UInt16>?, f32: UnsafeMutablePointer<Float>?) {
-        let positions = g.ho * g.wo, rows = CausalConv3D.blockRows, taps = kh * kw
-        let workers = min(Parallel.threads, max(1, positions / 48))
-        let elem = bf16 != nil ? 2 : 4
+    private func blockedForward(_ x: Activation, _ g: Geometry, _ out: Activation, bf16: Bool) {
+        let grid = tapGrid(g)
+        let elem = bf16 ? 2 : 4
         // bf16 runs read the input in bf16, converted once; the zero row serves both widths.
         let zero = UnsafeMutableRawPointer.allocate(byteCount: cin * 4, alignment: 64)
         memset(zero, 0, cin * 4)
         var half: UnsafeMutablePointer<UInt16>?
-        if bf16 != nil {
+        if bf16 {
             let n = x.count, store = UnsafeMutablePointer<UInt16>.allocate(capacity: n)
             parallelFor(16) { r in
                 for part in r { tk_f32_to_bf16(n * (part + 1) / 16 - n * part / 16, x.data + n * part / 16, store + n * part / 16) }
@@ -100,58 +84,20 @@ final class Conv2D {
         }
         defer { zero.deallocate(); half?.deallocate() }
         let base = half.map { UnsafeRawPointer($0) } ?? UnsafeRawPointer(x.data)
-        DispatchQueue.concurrentPerform(iterations: workers) { wkr in
-            let table = UnsafeMutablePointer<UnsafeRawPointer?>.allocate(capacity: rows * taps)
-            defer { table.deallocate() }
-            let end = positions * (wkr + 1) / workers
-            var p0 = positions * wkr / workers
-            while p0 < end {
-                let n = min(rows, end - p0)
-                rowTable(base, zero: zero, g: g, from: p0, count: n, elem: elem, into: table)
-                let c = out.data + p0 * cout
-                if let bf16 {
-                    table.withMemoryRebound(to: UnsafePointer<UInt16>?.self, capacity: n * taps) {
-                        if CausalConv3D.useAMX {
-                            tk_conv_bf16_amx(Int32(n), Int32(cout), Int32(cin), Int32(taps), $0, bf16, c, cout)
-                        } else {
-                            tk_conv_bf16(Int32(n), Int32(cout), Int32(cin), Int32(taps), $0, bf16, c, cout)
-                        }
-                    }
-                } else {
-                    table.withMemoryRebound(to: UnsafePointer<Float>?.self, capacity: n * taps) {
-                        tk_conv_f32(Int32(n), Int32(cout), Int32(cin), Int32(taps), $0, f32!, c, cout)
-                    }
-                }
-                p0 += n
-            }
+        CausalConv3D.forEachBlock(positions: g.ho * g.wo, taps: grid.taps) { table, p0, n in
+            grid.fill(base, pixelBytes: cin * elem, zero: zero, from: p0, count: n, into: table)
+            kernel.gemm(n, cout: cout, cin: cin, taps: grid.taps, table: table, into: out.data + p0 * cout, ldc: cout)
         }
     }
 
     private func blasForward(_ x: Activation, _ g: Geometry, _ w: UnsafeMutablePointer<Float>, _ out: Activation) {
-        let k = kh * kw * cin, positions = g.ho * g.wo
-        if isPointwise {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(positions), Int32(cout), Int32(k),
-                        1, x.data, Int32(cin), w, Int32(cout), 1, out.data, Int32(cout))
-            return
-        }
-        let block = min(positions, max(512, (24 << 20) / (k * 4)))
-        let cols = UnsafeMutablePointer<Float>.allocate(capacity: block * k)
-        let zero = UnsafeMutableRawPointer.allocate(byteCount: cin * 4, alignment: 64)
-        memset(zero, 0, cin * 4)
-        defer { cols.deallocate(); zero.deallocate() }
-        var p0 = 0
-        while p0 < positions {
-            let n = min(block, positions - p0)
-            parallelFor(n) { r in
-                let taps = kh * kw
-                let table = UnsafeMutablePointer<UnsafeRawPointer?>.allocate(capacity: r.count * taps)
-                defer { table.deallocate() }
-                rowTable(UnsafeRawPointer(x.data), zero: zero, g: g, from: p0 + r.lowerBound, count: r.count, elem: 4, into: table)
-                for i in 0..<(r.count * taps) { memcpy(cols + (r.lowerBound * taps + i) * cin, table[i]!, cin * 4) }
+        let grid = tapGrid(g), cin = cin
+        let zero = [Float](repeating: 0, count: cin)
+        zero.withUnsafeBufferPointer { z in
+            CausalConv3D.blasGEMM(positions: g.ho * g.wo, k: grid.taps * cin, cout: cout, w: w, out: out.data,
+                                  direct: isPointwise ? UnsafePointer(x.data) : nil) {
+                grid.gather(x.data, pixelStride: cin, cin: cin, zero: z.baseAddress!, from: $1, count: $2, into: $0)
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(cout), Int32(k),
-                        1, cols, Int32(k), w, Int32(cout), 1, out.data + p0 * cout, Int32(cout))
-            p0 += n
         }
     }
 }

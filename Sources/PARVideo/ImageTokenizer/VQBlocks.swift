@@ -17,49 +17,14 @@ struct VQGroupNorm {
         ones = [Float](repeating: 1, count: channels)
     }
 
-    /// Per-channel sums of x (or of (x - center)^2) over all positions, in
-    /// Double: at most 16 slices of at least 256 positions added in slice
-    /// order, so the rounding depends on the image size, not the thread count.
-    private func channelSums(_ x: UnsafePointer<Float>, positions: Int, center: [Float]?) -> [Double] {
-        let c = channels, slices = min(16, max(1, positions / 256))
-        var partial = [Double](repeating: 0, count: c * slices)
-        partial.withUnsafeMutableBufferPointer { parts in
-            let parts = parts
-            parallelFor(slices) { range in
-                for s in range {
-                    let lo = positions * s / slices, hi = positions * (s + 1) / slices
-                    tk_channel_sums(hi - lo, Int32(c), x + lo * c, center, center == nil ? 1 : 2, parts.baseAddress! + s * c)
-                }
-            }
-        }
-        var total = [Double](repeating: 0, count: c)
-        for s in 0..<slices { for i in 0..<c { total[i] += partial[s * c + i] } }
-        return total
-    }
-
     func callAsFunction(_ x: Activation) -> Activation {
         LayerTimer.time(.norm) { apply(x) }
     }
 
     private func apply(_ x: Activation) -> Activation {
-        let c = channels, per = channels / groups, positions = x.height * x.width
+        let c = channels, positions = x.height * x.width
         let out = Activation(frames: 1, height: x.height, width: x.width, channels: c)
-        let n = Double(positions * per)
-        let sums = channelSums(x.data, positions: positions, center: nil)
-        var mean = [Float](repeating: 0, count: c)
-        for g in 0..<groups {
-            let m = Float(sums[(g * per)..<((g + 1) * per)].reduce(0, +) / n)
-            for i in 0..<per { mean[g * per + i] = m }
-        }
-        let sq = channelSums(x.data, positions: positions, center: mean)
-        var scale = [Float](repeating: 0, count: c), offset = [Float](repeating: 0, count: c)
-        for g in 0..<groups {
-            let r = Float(1 / (sq[(g * per)..<((g + 1) * per)].reduce(0, +) / n + Double(eps)).squareRoot())
-            for i in (g * per)..<((g + 1) * per) {
-                scale[i] = r * gamma[i]
-                offset[i] = shift[i] - mean[i] * scale[i]
-            }
-        }
+        let (scale, offset) = groupNormAffine(x.data, positions: positions, channels: c, groups: groups, eps: eps, gamma: gamma, shift: shift)
         let (src, dst) = (x.data, out.data)
         parallelFor(positions) { range in
             if swish {

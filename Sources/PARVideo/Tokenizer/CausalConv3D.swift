@@ -33,20 +33,7 @@ final class CausalConv3D {
                     }
                 }
             }
-            if CausalConv3D.forceBLAS { return .blas(kc) }
-            if bf16 && CausalConv3D.hasBF16 && cin % 2 == 0 {
-                let p = UnsafeMutablePointer<UInt16>.allocate(capacity: tk_packed_size_bf16(Int32(k), Int32(cout)))
-                tk_pack_bf16(Int32(k), Int32(cout), kc, p)
-                kc.deallocate()
-                return .bf16(p)
-            }
-            if CausalConv3D.hasAVX512 {
-                let p = UnsafeMutablePointer<Float>.allocate(capacity: tk_packed_size_f32(Int32(k), Int32(cout)))
-                tk_pack_f32(Int32(k), Int32(cout), kc, p)
-                kc.deallocate()
-                return .f32(p)
-            }
-            return .blas(kc)
+            return .packed(kc, k: k, cout: cout, bf16: bf16 && cin % 2 == 0, blas: CausalConv3D.forceBLAS)
         }
 
         func deallocate() {
@@ -116,8 +103,8 @@ final class CausalConv3D {
 
         switch kernel {
         case .blas(let w): blasForward(frames: frames, x: x, g: geometry, w: w, out: out, residual: residual)
-        case .f32(let w): blockedForward(frames: frames, x: x, g: geometry, out: out, residual: residual, bf16: nil, f32Kernel: w)
-        case .bf16(let w): blockedForward(frames: frames, x: x, g: geometry, out: out, residual: residual, bf16: w, f32Kernel: nil)
+        case .f32: blockedForward(frames: frames, x: x, g: geometry, out: out, residual: residual, bf16: false)
+        case .bf16: blockedForward(frames: frames, x: x, g: geometry, out: out, residual: residual, bf16: true)
         }
 
         if streaming && frontPad > 0 {
@@ -147,17 +134,13 @@ final class CausalConv3D {
     }
 
     private func blockedForward(frames: [UnsafeMutablePointer<Float>], x: Activation, g: Geometry, out: Activation,
-                                residual: Activation?, bf16: UnsafeMutablePointer<UInt16>?, f32Kernel: UnsafeMutablePointer<Float>?) {
+                                residual: Activation?, bf16: Bool) {
         let positions = out.frames * g.ho * g.wo
-        let rows = Self.blockRows
-        // Equal shares of positions per thread (then blocks of `rows` inside a
-        // share), so small chunks do not leave a thread idle.
-        let workers = min(Parallel.threads, max(1, positions / 48))
         let taps = kt * kh * kw
         // bf16 runs read the input frames in bf16 (converted once, not per tap).
         var rawFrames = frames.map { UnsafeRawPointer($0) }
         var halfStore: UnsafeMutablePointer<UInt16>?
-        if bf16 != nil {
+        if bf16 {
             var unique: [UnsafeMutablePointer<Float>] = []
             for f in frames where !unique.contains(f) { unique.append(f) }
             let fs = x.frameSize
@@ -173,32 +156,12 @@ final class CausalConv3D {
             rawFrames = frames.map { f in UnsafeRawPointer(store + unique.firstIndex(of: f)! * fs) }
         }
         defer { halfStore?.deallocate() }
-        let elem = bf16 != nil ? 2 : 4
+        let elem = bf16 ? 2 : 4
         rawFrames.withUnsafeBufferPointer { fr in
-            DispatchQueue.concurrentPerform(iterations: workers) { wkr in
-                let table = UnsafeMutablePointer<UnsafeRawPointer?>.allocate(capacity: rows * taps)
-                defer { table.deallocate() }
-                let end = positions * (wkr + 1) / workers
-                var p0 = positions * wkr / workers
-                while p0 < end {
-                    let n = min(rows, end - p0)
-                    prefill(out, residual, p0, n)
-                    rowTable(frames: fr, g: g, from: p0, count: n, elem: elem, into: table)
-                    if let bf16 {
-                        table.withMemoryRebound(to: UnsafePointer<UInt16>?.self, capacity: n * taps) {
-                            if Self.useAMX {
-                                tk_conv_bf16_amx(Int32(n), Int32(cout), Int32(cin), Int32(taps), $0, bf16, out.data + p0 * cout, cout)
-                            } else {
-                                tk_conv_bf16(Int32(n), Int32(cout), Int32(cin), Int32(taps), $0, bf16, out.data + p0 * cout, cout)
-                            }
-                        }
-                    } else {
-                        table.withMemoryRebound(to: UnsafePointer<Float>?.self, capacity: n * taps) {
-                            tk_conv_f32(Int32(n), Int32(cout), Int32(cin), Int32(taps), $0, f32Kernel!, out.data + p0 * cout, cout)
-                        }
-                    }
-                    p0 += n
-                }
+            Self.forEachBlock(positions: positions, taps: taps) { table, p0, n in
+                prefill(out, residual, p0, n)
+                rowTable(frames: fr, g: g, from: p0, count: n, elem: elem, into: table)
+                kernel.gemm(n, cout: cout, cin: cin, taps: taps, table: table, into: out.data + p0 * cout, ldc: cout)
             }
         }
     }
@@ -232,27 +195,11 @@ final class CausalConv3D {
         let k = kSize
         let positions = out.frames * g.ho * g.wo
         prefill(out, residual, 0, positions)
-        if isPointwise {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(positions), Int32(cout), Int32(k),
-                        1, x.data, Int32(cin), w, Int32(cout), 1, out.data, Int32(cout))
-            return
-        }
-        let block = min(positions, max(512, (24 << 20) / (k * 4)))
-        let cols = UnsafeMutableRawPointer.allocate(byteCount: block * k * 4, alignment: 64)
-        defer { cols.deallocate() }
         let raw = frames.map { UnsafeMutableRawPointer($0) }
-        var p0 = 0
-        while p0 < positions {
-            let n = min(block, positions - p0)
-            raw.withUnsafeBufferPointer { fr in
-                parallelFor(n) { r in
-                    gather(frames: fr, g: g, from: p0 + r.lowerBound, count: r.count, elem: 4, rowElems: k,
-                           into: cols + r.lowerBound * k * 4)
-                }
+        raw.withUnsafeBufferPointer { fr in
+            Self.blasGEMM(positions: positions, k: k, cout: cout, w: w, out: out.data, direct: isPointwise ? UnsafePointer(x.data) : nil) {
+                gather(frames: fr, g: g, from: $1, count: $2, elem: 4, rowElems: k, into: UnsafeMutableRawPointer($0))
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(cout), Int32(k),
-                        1, cols.assumingMemoryBound(to: Float.self), Int32(k), w, Int32(cout), 1, out.data + p0 * cout, Int32(cout))
-            p0 += n
         }
     }
 

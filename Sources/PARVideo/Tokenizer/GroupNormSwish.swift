@@ -20,55 +20,59 @@ struct GroupNormSwish {
         return out
     }
 
-    /// Positions are summed in at most this many slices of at least 256,
-    /// whose partial sums are added in slice order: the rounding follows the
-    /// frame size alone, never the thread count.
-    static let maxSumSlices = 16
-
-    /// Per-channel sums of (x - center[c])^power over all positions, in Double.
-    private func channelSums(_ x: UnsafePointer<Float>, positions: Int, center: [Float]?) -> [Double] {
-        let c = channels
-        let slices = min(Self.maxSumSlices, max(1, positions / 256))
-        var partial = [Double](repeating: 0, count: c * slices)
-        partial.withUnsafeMutableBufferPointer { parts in
-            let parts = parts
-            parallelFor(slices) { range in
-                for s in range {
-                    let lo = positions * s / slices, hi = positions * (s + 1) / slices
-                    if let center {
-                        tk_channel_sums(hi - lo, Int32(c), x + lo * c, center, 2, parts.baseAddress! + s * c)
-                    } else {
-                        tk_channel_sums(hi - lo, Int32(c), x + lo * c, nil, 1, parts.baseAddress! + s * c)
-                    }
-                }
-            }
-        }
-        var total = [Double](repeating: 0, count: c)
-        for s in 0..<slices { for i in 0..<c { total[i] += partial[s * c + i] } }
-        return total
-    }
-
     private func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, positions: Int) {
-        let c = channels, per = channels / groups
-        let n = Double(positions * per)
-        let sums = channelSums(x, positions: positions, center: nil)
-        var mean = [Float](repeating: 0, count: c)
-        for g in 0..<groups {
-            let m = Float(sums[(g * per)..<((g + 1) * per)].reduce(0, +) / n)
-            for i in 0..<per { mean[g * per + i] = m }
-        }
-        let sq = channelSums(x, positions: positions, center: mean)
-        var scale = [Float](repeating: 0, count: c), offset = [Float](repeating: 0, count: c)
-        for g in 0..<groups {
-            let v = sq[(g * per)..<((g + 1) * per)].reduce(0, +) / n
-            let r = Float(1 / (v + Double(eps)).squareRoot())
-            for i in (g * per)..<((g + 1) * per) {
-                scale[i] = r * gamma[i]
-                offset[i] = shift[i] - mean[i] * scale[i]
-            }
-        }
+        let c = channels
+        let (scale, offset) = groupNormAffine(x, positions: positions, channels: c, groups: groups, eps: eps, gamma: gamma, shift: shift)
         parallelFor(positions) { range in
             tk_affine_swish(range.count, Int32(c), x + range.lowerBound * c, y + range.lowerBound * c, scale, offset, beta)
         }
     }
+}
+
+/// Positions are summed in at most this many slices of at least 256, whose
+/// partial sums are added in slice order: the rounding follows the frame
+/// size alone, never the thread count.
+let groupNormSumSlices = 16
+
+/// Per-channel sums of (x - center[c])^power over all positions, in Double.
+private func channelSums(_ x: UnsafePointer<Float>, positions: Int, channels c: Int, center: [Float]?) -> [Double] {
+    let slices = min(groupNormSumSlices, max(1, positions / 256))
+    var partial = [Double](repeating: 0, count: c * slices)
+    partial.withUnsafeMutableBufferPointer { parts in
+        let parts = parts
+        parallelFor(slices) { range in
+            for s in range {
+                let lo = positions * s / slices, hi = positions * (s + 1) / slices
+                tk_channel_sums(hi - lo, Int32(c), x + lo * c, center, center == nil ? 1 : 2, parts.baseAddress! + s * c)
+            }
+        }
+    }
+    var total = [Double](repeating: 0, count: c)
+    for s in 0..<slices { for i in 0..<c { total[i] += partial[s * c + i] } }
+    return total
+}
+
+/// nn.GroupNorm (biased variance, affine) of `positions` pixels of `c`
+/// channels as one per-channel affine map y = x * scale + offset (GroupNormSwish, VQGroupNorm).
+func groupNormAffine(_ x: UnsafePointer<Float>, positions: Int, channels c: Int, groups: Int, eps: Float,
+                     gamma: [Float], shift: [Float]) -> (scale: [Float], offset: [Float]) {
+    let per = c / groups
+    let n = Double(positions * per)
+    let sums = channelSums(x, positions: positions, channels: c, center: nil)
+    var mean = [Float](repeating: 0, count: c)
+    for g in 0..<groups {
+        let m = Float(sums[(g * per)..<((g + 1) * per)].reduce(0, +) / n)
+        for i in 0..<per { mean[g * per + i] = m }
+    }
+    let sq = channelSums(x, positions: positions, channels: c, center: mean)
+    var scale = [Float](repeating: 0, count: c), offset = [Float](repeating: 0, count: c)
+    for g in 0..<groups {
+        let v = sq[(g * per)..<((g + 1) * per)].reduce(0, +) / n
+        let r = Float(1 / (v + Double(eps)).squareRoot())
+        for i in (g * per)..<((g + 1) * per) {
+            scale[i] = r * gamma[i]
+            offset[i] = shift[i] - mean[i] * scale[i]
+        }
+    }
+    return (scale, offset)
 }

@@ -1,19 +1,21 @@
 import CFFmpeg
 import Foundation
+@testable import PARVideo
 
-/// What a video file's first video stream is, without decoding it.
-public struct VideoInfo: Sendable, Equatable {
-    public var codec: String        // "h264", "mpeg4", ...
-    public var pixelFormat: String  // "yuv420p", ...
-    public var width: Int
-    public var height: Int
-    public var fps: Double
+/// What a video file's first video stream is, without decoding it: what the
+/// tests check of the files the binary writes.
+struct VideoInfo: Sendable, Equatable {
+    var codec: String        // "h264", "mpeg4", ...
+    var pixelFormat: String  // "yuv420p", ...
+    var width: Int
+    var height: Int
+    var fps: Double
     /// The frame count the container states (0 when it does not say).
-    public var frames: Int
+    var frames: Int
 }
 
-public enum VideoProbe {
-    public static func info(_ url: URL) throws -> VideoInfo {
+enum VideoProbe {
+    static func info(_ url: URL) throws -> VideoInfo {
         FFmpegLog.quiet()
         do { guard try InputFile.kind(of: url.path) == .file else { throw VideoIOError("\(url.path): a folder, not a video file") } }
         catch let e as InputFileError { throw VideoIOError(e.description) }
@@ -33,5 +35,5 @@ public enum VideoProbe {
                          frames: Int(stream.pointee.nb_frames))
     }
 
-    public static func codecName(_ url: URL) throws -> String { try info(url).codec }
+    static func codecName(_ url: URL) throws -> String { try info(url).codec }
 }
