@@ -48,6 +48,8 @@ void tk_pack_bf16(int K, int N, const float *w, uint16_t *out) {
 }
 
 // One MR x (16*NB) tile over kc steps; rows >= mr read row mr-1 and are not stored.
+// MICRO_BF16 and tk_conv_bf16 below are the bf16 (vdpbf16ps) variants of this
+// kernel and of tk_conv_f32: the same tiling, kept apart for their own intrinsics.
 #define MICRO_F32(NB)                                                                          \
 AVX512 static void micro_f32_##NB(int mr, int kc, const float *const *ap, long off, const float *B, \
                                   int wg, float *C, long ldc, int valid) {                     \

@@ -82,13 +82,7 @@ struct BatchCommand: ParsableCommand {
 
         let progress = BatchProgress(enabled: !quiet && !json)
         let summary = try reportingBatchErrors {
-            let clips: BatchJob.Clips
-            if let perClass {
-                clips = .perClass(perClass)
-            } else {
-                let labelIDs = try labels.map { path in try BatchPlan.readLabels(path: path) { try selection.resolve($0, option: "label") } }
-                clips = .count(count!, labels: labelIDs)
-            }
+            let clips = try BatchJob.Clips.from(perClass: perClass, count: count, labels: labels) { try selection.resolve($0, option: "label") }
             // --format as a run folder holds it: mp4 unless given (-o is a folder, not a file with an extension).
             let format: BatchFormat = pipeline.makesStills && out.format == nil ? .png : BatchFormat(rawValue: (out.format ?? .mp4).rawValue) ?? .mp4
             let job = BatchJob(actions: actionIDs, clips: clips, seed: seed, format: format, batch: batch, frames: frames,

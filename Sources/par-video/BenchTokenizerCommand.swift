@@ -24,18 +24,7 @@ struct BenchTokenizerCommand: ParsableCommand {
 
     func run() throws {
         guard ["f32", "bf16"].contains(dtype) else { throw ValidationError("--dtype must be f32 or bf16") }
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        let tok: VideoTokenizer
-        var weightDType = dtype
-        if let model {
-            tok = try VideoTokenizer(path: model, decoderOnly: true)
-            weightDType = "bundle"
-        } else {
-            let cfg = TokenizerConfig.nbpUCF
-            tok = try VideoTokenizer(config: cfg, weights: SeededTokenizerWeights(config: cfg, seed: 1, bf16: dtype == "bf16"), decoderOnly: true)
-        }
-        tok.chunkFrames = chunk
-        let load = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        let (tok, load, weightDType) = try TokenizerBenchmark.decoder(model: model, dtype: dtype, chunk: chunk)
         let r = try TokenizerBenchmark.run(tokenizer: tok, loadSeconds: load, weightDType: weightDType)
         if json {
             let enc = JSONEncoder()

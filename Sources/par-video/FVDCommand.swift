@@ -57,21 +57,11 @@ struct FVDCommand: ParsableCommand {
 
     func run() throws {
         ThreadCount.use(threads)
-        guard let weights = I3DLocator.resolve(explicit: i3d) else {
-            if let env = ProcessInfo.processInfo.environment["PAR_VIDEO_I3D"], !env.isEmpty {
-                throw RunError("I3D weights not found: $PAR_VIDEO_I3D names \(env), which does not exist")
-            }
-            throw RunError("I3D weights not found: \(I3DLocator.missingHint)")
-        }
-        var o = FVDScore.Options(real: real, gen: gen, weights: weights)
-        o.protocolName = protocolName
-        o.maxClips = maxClips
-        o.seed = seed
-        o.classMatch = !noClassMatch
-        o.cacheDir = noCache ? nil : (cacheDir ?? FVDFeatureCache.defaultDir())
-        let quiet = quiet
         let r: FVDScore.Report
         do {
+            let o = FVDScore.Options(real: real, gen: gen, weights: try I3DLocator.locate(explicit: i3d), protocolName: protocolName,
+                                     maxClips: maxClips, seed: seed, classMatch: !noClassMatch,
+                                     cacheDir: noCache ? nil : (cacheDir ?? FVDFeatureCache.defaultDir()))
             r = try FVDScore.run(o) { line in
                 if !quiet || line.hasPrefix("warning:") { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             }

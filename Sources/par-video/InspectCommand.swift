@@ -23,7 +23,7 @@ struct InspectCommand: ParsableCommand {
         do { summary = try BundleSummary(options.open().bundle) } catch let e as TokenizerError { throw RunError(e.description) }
         let r = try JSONSerialization.jsonObject(with: summary.json()) as! [String: Any]
         if json { return try JSONReport.print(r) }
-        func text(_ v: Any?) -> String { v.map { InspectCommand.line($0, fragment: true) } ?? "?" }
+        func text(_ v: Any?) -> String { v.map { JSONReport.text($0, fragment: true) } ?? "?" }
         print("model \(summary.model)")
         if let d = r["defaults"] as? [String: Any] {
             let size = d["width"] == nil ? "" : "--size \(text(d["width"]))x\(text(d["height"])), --frames \(text(d["frames"])), "
@@ -38,15 +38,8 @@ struct InspectCommand: ParsableCommand {
                 let steps = g["steps"].map { ", \(text($0)) steps at n=\(text(g["parallel"]))" } ?? ""
                 print("\(name) \(text(g["file"]).replacingOccurrences(of: "\"", with: ""))")
                 print("  parameters: \(params) (\(String(format: "%.1f", Double(params) / 1e6))M, \(g["dtypes"]!))\(steps)")
-                print("  config: " + Self.line(g["config"]!))
+                print("  config: " + JSONReport.text(g["config"]!))
             }
         }
-    }
-
-    /// JSON text of `object` (a number alone with `fragment`: 8, not 8.0).
-    static func line(_ object: Any, fragment: Bool = false) -> String {
-        let options: JSONSerialization.WritingOptions = fragment ? [.fragmentsAllowed, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: options)) ?? Data()
-        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -34,13 +34,7 @@ struct BundleOptions: ParsableArguments {
     }
 
     /// The bundle's tokenizer (decode, reconstruct).
-    func tokenizer() throws -> VideoTokenizer {
-        let (bundle, path) = try open()
-        guard let tok = bundle.tokenizer else {
-            throw RunError("\(path): no tokenizer in the bundle (docs/BUNDLE.md; convert one with python3 -m tools.convert.convert_nbp)")
-        }
-        do { return try VideoTokenizer(file: tok.file) } catch let e as TokenizerError { throw RunError(e.description) }
-    }
+    func tokenizer() throws -> VideoTokenizer { try open().bundle.videoTokenizer() }
 }
 
 /// The bundle options and `--parallel`: the commands that run a GPT.
@@ -54,12 +48,7 @@ struct ModelOptions: ParsableArguments {
     var model: String? { bundle.model }
 
     func validate() throws {
-        if let parallel {
-            let s = Int(Double(parallel).squareRoot().rounded())
-            guard parallel >= 1, s * s == parallel else {
-                throw ValidationError("--parallel \(parallel): must be a square (1, 4, 16, ...)")
-            }
-        }
+        if let parallel, let problem = GPTConfig.parallelProblem(parallel) { throw ValidationError("--parallel \(parallel): \(problem)") }
     }
 
     /// The bundle and its GPT for --parallel (a bad --parallel exits 2).
@@ -107,5 +96,24 @@ struct RenderOptions: ParsableArguments {
     func renderer() throws -> (pipeline: ClipRenderer, path: String) {
         out.applyLog()
         return try model.renderer(imageSize: out.size)
+    }
+}
+
+/// The option groups of the commands that run the bundle's tokenizer on one input (decode, reconstruct).
+struct TokenizerOptions: ParsableArguments {
+    @OptionGroup(title: "Model") var model: BundleOptions
+    @OptionGroup(title: "Output") var out: OutputOptions
+
+    /// `input` is there and of an allowed kind, and no output is it.
+    func check(input: String, allow: Set<InputFile.Kind> = [.file, .folder]) throws {
+        try checkInput(input, option: "", allow: allow)
+        try out.check(input: input)
+    }
+
+    /// The output's encoders, opened before the work; a refusal names `input`.
+    func preflight(_ target: OutputTarget, width: Int, height: Int, fps: Double, options: VideoEncodeOptions, input: String) throws {
+        do { try target.preflight(width: width, height: height, fps: fps, options: options) } catch let e as VideoIOError {
+            throw RunError("\(input): \(e.description)")
+        }
     }
 }

@@ -11,31 +11,28 @@ struct DecodeCommand: ParsableCommand {
     @Argument(help: "Token cube: .npy of shape (T, H, W) or (1, T, H, W), values in [0, vocabulary).")
     var cube: String
 
-    @OptionGroup(title: "Model") var model: BundleOptions
-    @OptionGroup(title: "Output") var out: OutputOptions
+    @OptionGroup var io: TokenizerOptions
 
     @Flag(help: "Print one JSON object (seconds, shapes, output).")
     var json = false
 
     func validate() throws {
-        try checkInput(cube, option: "", allow: [.file])
-        try out.check(input: cube)
+        try io.check(input: cube, allow: [.file])
     }
 
     func run() throws {
+        let out = io.out
         out.applyLog()
         let file: TokenCubeFile
         do { file = try TokenCubeFile(path: cube) } catch let e as WeightsError { throw RunError(e.description) }
         let t0 = now()
-        let tok = try model.tokenizer()
+        let tok = try io.model.tokenizer()
         let load = seconds(since: t0)
         let (F, h, w) = tok.config.outputShape(t: file.t, h: file.h, w: file.w)
         let target = try out.target
         let fps = out.frameRate()
         let encode = out.encodeOptions(fps: fps)
-        do {
-            try target.preflight(width: w, height: h, fps: fps, options: encode)
-        } catch let e as VideoIOError { throw RunError("\(cube): \(e.description)") }
+        try io.preflight(target, width: w, height: h, fps: fps, options: encode, input: cube)
         let (clip, decode) = try tok.decode(file, fps: fps)
         try target.write(clip, options: encode)
         let (ow, oh) = out.outputSize((w, h))
@@ -59,27 +56,24 @@ struct ReconstructCommand: ParsableCommand {
     @Argument(help: "Input video (any format FFmpeg reads) or a folder of PNG frames.")
     var input: String
 
-    @OptionGroup(title: "Model") var model: BundleOptions
-    @OptionGroup(title: "Output") var out: OutputOptions
+    @OptionGroup var io: TokenizerOptions
 
     @Flag(help: "Print one JSON object (PSNR, seconds, shapes, output).")
     var json = false
 
     func validate() throws {
-        try checkInput(input, option: "")
-        try out.check(input: input)
+        try io.check(input: input)
     }
 
     func run() throws {
+        let out = io.out
         out.applyLog()
-        let tok = try model.tokenizer()
+        let tok = try io.model.tokenizer()
         let clip = try tok.readClip(input)
         let target = try out.target
         let fps = out.frameRate(clip.fps)
         let encode = out.encodeOptions(fps: fps)
-        do {
-            try target.preflight(width: clip.width, height: clip.height, fps: fps, options: encode)
-        } catch let e as VideoIOError { throw RunError("\(input): \(e.description)") }
+        try io.preflight(target, width: clip.width, height: clip.height, fps: fps, options: encode, input: input)
         let r = try tok.reconstruct(clip, fps: fps)
         let (t, h, w) = r.latent
         try target.write(r.frames, options: encode)

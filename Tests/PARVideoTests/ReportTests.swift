@@ -114,6 +114,23 @@ final class ReportTests: XCTestCase {
         XCTAssertNotNil(refusal { try BatchChecks.outputFolder(dir.appendingPathComponent("no/such").path) })
     }
 
+    func testParallelMustBeASquare() {
+        for n in [1, 4, 16, 64] { XCTAssertNil(GPTConfig.parallelProblem(n), "\(n)") }
+        for n in [0, -4, 2, 8, 15] { XCTAssertEqual(GPTConfig.parallelProblem(n), "must be a square (1, 4, 16, ...)", "\(n)") }
+    }
+
+    func testBatchClipsFromTheOptions() throws {
+        let dir = try scratchFolder()
+        let labels = dir.appendingPathComponent("labels.csv")
+        try Data("clip,label\na,2\nb,Jump\n".utf8).write(to: labels)
+        guard case .perClass(3) = try BatchJob.Clips.from(perClass: 3, count: nil, labels: nil, resolve: { _ in 0 }) else {
+            return XCTFail("per class")
+        }
+        let clips = try BatchJob.Clips.from(perClass: nil, count: 2, labels: labels.path) { $0 == "Jump" ? 7 : Int($0)! }
+        guard case .count(2, let ids) = clips else { return XCTFail("count") }
+        XCTAssertEqual(ids, [2, 7])
+    }
+
     func testTokenCubeFileShapes() throws {
         let dir = try scratchFolder()
         let ok = dir.appendingPathComponent("a.npy"), batch = dir.appendingPathComponent("b.npy"), flat = dir.appendingPathComponent("c.npy")

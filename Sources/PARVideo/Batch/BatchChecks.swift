@@ -32,3 +32,13 @@ public enum BatchChecks {
         }
     }
 }
+
+extension BatchJob.Clips {
+    /// `perClass` clips per class, else `count` clips, classes cycling or from
+    /// the label file at `labels` (each line's class found by `resolve`).
+    public static func from(perClass: Int?, count: Int?, labels: String?, resolve: (String) throws -> Int) throws -> Self {
+        if let perClass { return .perClass(perClass) }
+        guard let count else { throw BatchError.usage("give --per-class K or --count N") }
+        return .count(count, labels: try labels.map { try BatchPlan.readLabels(path: $0, resolve: resolve) })
+    }
+}

@@ -77,6 +77,22 @@ public enum TokenizerBenchmark {
         return 2 * Double(blocks * rows * n * k) * Double(reps) / dt / 1e9
     }
 
+    /// The decoder of the bundle at `model`, else NBP's UCF-101 decoder with
+    /// seeded weights of `dtype` (f32 or bf16); the seconds it took to load and
+    /// the weights' dtype as the result names it.
+    public static func decoder(model: String?, dtype: String, chunk: Int) throws -> (tokenizer: VideoTokenizer, seconds: Double, dtype: String) {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let tok: VideoTokenizer
+        if let model {
+            tok = try VideoTokenizer(path: model, decoderOnly: true)
+        } else {
+            let cfg = TokenizerConfig.nbpUCF
+            tok = try VideoTokenizer(config: cfg, weights: SeededTokenizerWeights(config: cfg, seed: 1, bf16: dtype == "bf16"), decoderOnly: true)
+        }
+        tok.chunkFrames = chunk
+        return (tok, Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9, model == nil ? dtype : "bundle")
+    }
+
     /// Decodes one random cube of the config's clip size.
     public static func run(tokenizer: VideoTokenizer, loadSeconds: Double, weightDType: String, seed: UInt64 = 1) throws -> TokenizerBenchmarkResult {
         let cfg = tokenizer.config

@@ -12,7 +12,11 @@ public enum FVDScore {
         public var classMatch = true
         public var cacheDir: String? = FVDFeatureCache.defaultDir()  // nil: no cache
         public var weights: String
-        public init(real: String, gen: String, weights: String) { self.real = real; self.gen = gen; self.weights = weights }
+        public init(real: String, gen: String, weights: String, protocolName: String = "2048", maxClips: Int? = nil,
+                    seed: UInt64 = 0, classMatch: Bool = true, cacheDir: String? = FVDFeatureCache.defaultDir()) {
+            (self.real, self.gen, self.weights, self.protocolName) = (real, gen, weights, protocolName)
+            (self.maxClips, self.seed, self.classMatch, self.cacheDir) = (maxClips, seed, classMatch, cacheDir)
+        }
     }
 
     public struct SetStats: Encodable, Sendable {

@@ -31,4 +31,13 @@ public enum I3DLocator {
         if let explicit { return explicit }
         return candidates(searchFrom: start).first { FileManager.default.fileExists(atPath: $0) }
     }
+
+    /// `resolve`, or the one line that says why there are no weights.
+    public static func locate(explicit: String?) throws -> String {
+        if let path = resolve(explicit: explicit) { return path }
+        if let env = ProcessInfo.processInfo.environment["PAR_VIDEO_I3D"], !env.isEmpty {
+            throw FVDInputError("I3D weights not found: $PAR_VIDEO_I3D names \(env), which does not exist")
+        }
+        throw FVDInputError("I3D weights not found: \(missingHint)")
+    }
 }

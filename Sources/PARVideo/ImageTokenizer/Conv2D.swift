@@ -41,18 +41,8 @@ final class Conv2D {
         let out = Activation(frames: 1, height: ho, width: wo, channels: cout)
         let g = Geometry(h: x.height, w: x.width, ho: ho, wo: wo)
         let positions = ho * wo
-        bias.withUnsafeBufferPointer { b in
-            parallelFor(positions) { r in
-                for p in r {
-                    let dst = out.data + p * cout
-                    if let residual {
-                        let s = residual.data + p * cout
-                        for c in 0..<cout { dst[c] = s[c] + b[c] }
-                    } else {
-                        memcpy(dst, b.baseAddress!, cout * 4)
-                    }
-                }
-            }
+        parallelFor(positions) { r in
+            CausalConv3D.startRows(out.data, residual: residual.map { UnsafePointer($0.data) }, bias: bias, from: r.lowerBound, count: r.count)
         }
         switch kernel {
         case .blas(let w): blasForward(x, g, w, out)

@@ -66,3 +66,13 @@ extension VideoTokenizer {
                               encodeSeconds: Double(t1 - t0) * 1e-9, decodeSeconds: Double(t2 - t1) * 1e-9)
     }
 }
+
+extension ModelBundle {
+    /// The bundle's video tokenizer, or one line saying how to get one.
+    public func videoTokenizer() throws -> VideoTokenizer {
+        guard let tok = tokenizer else {
+            throw PipelineError("\(path): no tokenizer in the bundle (docs/BUNDLE.md; convert one with python3 -m tools.convert.convert_nbp)")
+        }
+        return try VideoTokenizer(file: tok.file)
+    }
+}

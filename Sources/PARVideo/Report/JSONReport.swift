@@ -15,6 +15,12 @@ public enum JSONReport {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// JSON text of `object`, keys sorted; with `fragment` a lone value too (8, not 8.0).
+    public static func text(_ object: Any, fragment: Bool = false) -> String {
+        let options: JSONSerialization.WritingOptions = fragment ? [.fragmentsAllowed, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? JSONSerialization.data(withJSONObject: object, options: options)) ?? Data(), as: UTF8.self)
+    }
+
     /// Seconds to 3 decimals.
     public static func seconds(_ s: Double) -> Double { (s * 1000).rounded() / 1000 }
 

@@ -120,17 +120,7 @@ final class CausalConv3D {
 
     /// Output rows [p0, p0+n) start as bias (+ residual); the GEMM accumulates.
     private func prefill(_ out: Activation, _ residual: Activation?, _ p0: Int, _ n: Int) {
-        bias.withUnsafeBufferPointer { b in
-            for p in p0..<(p0 + n) {
-                let dst = out.data + p * cout
-                if let residual {
-                    let r = residual.data + p * cout
-                    for c in 0..<cout { dst[c] = r[c] + b[c] }
-                } else {
-                    memcpy(dst, b.baseAddress!, cout * 4)
-                }
-            }
-        }
+        Self.startRows(out.data, residual: residual?.data, bias: bias, from: p0, count: n)
     }
 
     private func blockedForward(frames: [UnsafeMutablePointer<Float>], x: Activation, g: Geometry, out: Activation,

@@ -50,6 +50,23 @@ extension CausalConv3D.Kernel {
 }
 
 extension CausalConv3D {
+    /// Output rows [p0, p0 + n) of `bias.count` channels start as the bias
+    /// (plus `residual`'s rows); the GEMM accumulates onto them.
+    static func startRows(_ out: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, bias: [Float], from p0: Int, count n: Int) {
+        let cout = bias.count
+        bias.withUnsafeBufferPointer { b in
+            for p in p0..<(p0 + n) {
+                let dst = out + p * cout
+                if let residual {
+                    let r = residual + p * cout
+                    for c in 0..<cout { dst[c] = r[c] + b[c] }
+                } else {
+                    memcpy(dst, b.baseAddress!, cout * 4)
+                }
+            }
+        }
+    }
+
     /// Output positions in equal shares per thread, then blocks of `blockRows`
     /// inside a share, so small chunks do not leave a thread idle. `body` gets
     /// a tap table with room for one block, the block's first position and size.

@@ -29,6 +29,12 @@ public enum RopeMode: String, Codable, Sendable {
 
 /// The config of one PAR/LlamaGen GPT, keyed as LlamaGen's `ModelArgs`.
 public struct GPTConfig: Codable, Sendable, Equatable {
+    /// Why `n` cannot be a GPT's tokens per step (a square: 1, 4, 16, ...), or nil.
+    public static func parallelProblem(_ n: Int) -> String? {
+        let side = n >= 1 ? Int(Double(n).squareRoot().rounded()) : 0
+        return n >= 1 && side * side == n ? nil : "must be a square (1, 4, 16, ...)"
+    }
+
     public var dim: Int
     public var nLayer: Int
     public var nHead: Int
