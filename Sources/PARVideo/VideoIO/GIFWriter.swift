@@ -61,14 +61,8 @@ enum GIFWriter {
         let palette = Palette(rgb: clip.pixels)
         FFmpegLog.quiet()
 
-        var fmt: UnsafeMutablePointer<AVFormatContext>?
-        try ffcheck(avformat_alloc_output_context2(&fmt, nil, "gif", path), "cannot create the GIF muxer for \(path)")
-        guard let fmt else { throw VideoIOError("cannot create the GIF muxer for \(path)") }
-        defer {
-            if fmt.pointee.pb != nil { avio_closep(&fmt.pointee.pb) }
-            avformat_free_context(fmt)
-        }
-        fmt.pointee.flags |= AVFMT_FLAG_BITEXACT
+        let fmt = try VideoWriter.openMuxer("gif", url: path, name: "GIF", path: path)
+        defer { VideoWriter.closeMuxer(fmt) }
         guard let stream = avformat_new_stream(fmt, nil) else { throw VideoIOError("cannot add a video stream") }
         let ctx = try openEncoder(width: Int32(clip.width), height: Int32(clip.height))
         var enc: UnsafeMutablePointer<AVCodecContext>? = ctx

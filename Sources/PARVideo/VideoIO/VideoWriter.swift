@@ -153,6 +153,21 @@ public enum VideoWriter {
         return ctx
     }
 
+    /// FFmpeg's muxer `muxer` on `url`, bit-exact: no library version or
+    /// creation time in the file, so the same clip gives the same bytes.
+    static func openMuxer(_ muxer: String, url: String, name: String, path: String) throws -> UnsafeMutablePointer<AVFormatContext> {
+        var fmt: UnsafeMutablePointer<AVFormatContext>?
+        try ffcheck(avformat_alloc_output_context2(&fmt, nil, muxer, url), "cannot create the \(name) muxer for \(path)")
+        guard let fmt else { throw VideoIOError("cannot create the \(name) muxer for \(path)") }
+        fmt.pointee.flags |= AVFMT_FLAG_BITEXACT
+        return fmt
+    }
+
+    static func closeMuxer(_ fmt: UnsafeMutablePointer<AVFormatContext>) {
+        if fmt.pointee.pb != nil { avio_closep(&fmt.pointee.pb) }
+        avformat_free_context(fmt)
+    }
+
     /// Encodes `clip` into a `container` file at `path`; nil writes to
     /// standard output (for `.fragmentedMP4`).
     static func encode(_ clip: VideoFrames, to path: String?, container: VideoContainer, options: VideoEncodeOptions) throws {
@@ -164,16 +179,9 @@ public enum VideoWriter {
         let rate = rate(options.fps ?? clip.fps)
         let timeBase = AVRational(num: rate.den, den: rate.num)
 
-        var fmt: UnsafeMutablePointer<AVFormatContext>?
         // The temporary name has no extension: name the muxer explicitly.
-        try ffcheck(avformat_alloc_output_context2(&fmt, nil, container.muxer, url), "cannot create the \(name) muxer for \(path)")
-        guard let fmt else { throw VideoIOError("cannot create the \(name) muxer for \(path)") }
-        defer {
-            if fmt.pointee.pb != nil { avio_closep(&fmt.pointee.pb) }
-            avformat_free_context(fmt)
-        }
-        // No library version or creation time in the file: same clip, same bytes.
-        fmt.pointee.flags |= AVFMT_FLAG_BITEXACT
+        let fmt = try openMuxer(container.muxer, url: url, name: name, path: path)
+        defer { closeMuxer(fmt) }
 
         guard let stream = avformat_new_stream(fmt, nil) else { throw VideoIOError("cannot add a video stream") }
         let ctx = try openEncoder(width: clip.width, height: clip.height, fps: clip.fps, options: options, container: container,

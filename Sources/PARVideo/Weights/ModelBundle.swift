@@ -35,29 +35,30 @@ public enum BundleConfig {
     /// LlamaGen's VQ image tokenizer (docs/BUNDLE.md).
     case vq2d(VQConfig)
 
+    /// The header's config JSON as `type`, checked by `validate`; each failure one line naming the file.
+    private static func checked<C: Decodable>(_ type: C.Type, _ header: BundleHeader, path f: String,
+                                              validate: (C) throws -> Void) throws -> C {
+        let config: C
+        do { config = try JSONDecoder().decode(C.self, from: header.configJSON) } catch {
+            throw WeightsError("\(f): bad \(header.kind.rawValue) config (\(ModelBundle.describe(error)))")
+        }
+        do { try validate(config) } catch let e as WeightsError { throw WeightsError("\(f): \(e.description)") }
+        return config
+    }
+
     /// The one check of a bundle file's `par_video` metadata that every
     /// command goes through (ModelBundle), `inspect` included.
     public static func read(_ metadata: [String: String], path f: String) throws -> BundleConfig {
         let header = try BundleHeader.read(metadata, path: f)
         switch header.kind {
         case .gpt:
-            let config: GPTConfig
-            do { config = try JSONDecoder().decode(GPTConfig.self, from: header.configJSON) } catch {
-                throw WeightsError("\(f): bad gpt config (\(ModelBundle.describe(error)))")
-            }
-            do { try config.validate() } catch let e as WeightsError { throw WeightsError("\(f): \(e.description)") }
-            return .gpt(config)
+            return .gpt(try checked(GPTConfig.self, header, path: f) { try $0.validate() })
         case .tokenizer:
             do { return .tokenizer(try TokenizerConfig.fromMetadata(metadata, path: f), json: header.configJSON) } catch let e as TokenizerError {
                 throw WeightsError(e.description.hasPrefix(f) ? e.description : "\(f): \(e.description)")
             }
         case .vq2d:
-            let config: VQConfig
-            do { config = try JSONDecoder().decode(VQConfig.self, from: header.configJSON) } catch {
-                throw WeightsError("\(f): bad vq2d config (\(ModelBundle.describe(error)))")
-            }
-            do { try config.validate() } catch let e as WeightsError { throw WeightsError("\(f): \(e.description)") }
-            return .vq2d(config)
+            return .vq2d(try checked(VQConfig.self, header, path: f) { try $0.validate() })
         }
     }
 }
