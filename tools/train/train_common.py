@@ -74,6 +74,18 @@ def init_from(model, path: str, config: dict, log):
     log(f"initialised from {path} (its step {st['steps']}, data version {st.get('data', 1)}); this run starts at step 0")
 
 
+def add_run_options(ap, eval_every: int, compact_every_s: float):
+    """The options every CPU trainer shares: how often it evaluates and saves, its threads and
+    autocast, and where its states (runs/) and compact weights (models/train/) go."""
+    ap.add_argument("--eval-every", type=int, default=eval_every)
+    ap.add_argument("--state-every-s", type=float, default=300)
+    ap.add_argument("--compact-every-s", type=float, default=compact_every_s)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--bf16", type=int, default=1)
+    ap.add_argument("--runs", default="runs")
+    ap.add_argument("--models", default="models/train")
+
+
 def save_state(model, opt, step: int, path: str, extra: dict | None = None):
     atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                  "extra": extra or {}}, path)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from tools.train import gpt_torch as G
 from tools.reference import par_sequence as P
-from tools.train.train_common import Logger, cosine_lr, resume, save_compact, save_state
+from tools.train.train_common import Logger, add_run_options, cosine_lr, resume, save_compact, save_state
 
 
 def load_tokens(pattern: str):
@@ -70,13 +70,7 @@ def main():
     ap.add_argument("--vocab", type=int, default=1000, help="tokenizer vocabulary (product of its FSQ levels)")
     ap.add_argument("--data", default="runs/tokens")
     ap.add_argument("--rescan", type=int, default=200)
-    ap.add_argument("--eval-every", type=int, default=300)
-    ap.add_argument("--state-every-s", type=float, default=300)
-    ap.add_argument("--compact-every-s", type=float, default=2400)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--bf16", type=int, default=1)
-    ap.add_argument("--runs", default="runs")
-    ap.add_argument("--models", default="models/train")
+    add_run_options(ap, eval_every=300, compact_every_s=2400)
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)

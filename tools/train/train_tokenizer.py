@@ -21,7 +21,7 @@ import torch
 
 from tools.train import magvit2_torch as M
 from tools.train import synthaction as S
-from tools.train.train_common import Logger, cosine_lr, init_from, resume, save_compact, save_state
+from tools.train.train_common import Logger, add_run_options, cosine_lr, init_from, resume, save_compact, save_state
 
 
 def to_tensor(clips: np.ndarray) -> torch.Tensor:
@@ -158,14 +158,8 @@ def main():
                     "of its own (same config; the step count and optimizer start afresh), e.g. a tokenizer trained "
                     "on an earlier version of the data")
     ap.add_argument("--flip", type=int, default=1, help="mirror half the training clips left-right")
-    ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-clips", type=int, default=48)
-    ap.add_argument("--state-every-s", type=float, default=300)
-    ap.add_argument("--compact-every-s", type=float, default=1800)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--bf16", type=int, default=1)
-    ap.add_argument("--runs", default="runs")
-    ap.add_argument("--models", default="models/train")
+    add_run_options(ap, eval_every=500, compact_every_s=1800)
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
