@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p runs
 TOK_STEPS=${TOK_STEPS:-12000}
-TOK_ARGS=${TOK_ARGS:---full-batch 2 --lr 2e-4 --warmup 200 --offset-penalty 0.2}
+TOK_ARGS=${TOK_ARGS:---full-batch 2 --lr 2e-4 --warmup 200 --offset-penalty 0}
 # Weights that seed the tokenizer when neither runs/tokenizer/state.pt nor models/train/tokenizer.pt
 # (of this data version) exists: the version-1 tokenizer, as the running schedule was started.
 TOK_INIT=${TOK_INIT:-runs/init/tokenizer_v1_step19877.pt}
