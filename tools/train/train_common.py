@@ -86,6 +86,26 @@ def add_run_options(ap, eval_every: int, compact_every_s: float):
     ap.add_argument("--models", default="models/train")
 
 
+class Checkpoints:
+    """A trainer's saves: the full state (model + optimizer) every `state_every_s` seconds, the
+    compact weights every `compact_every_s`, and both at the last step."""
+
+    def __init__(self, a, state_path: str, compact_path: str, config: dict, log, **compact_options):
+        self.a, self.state_path, self.compact_path, self.config, self.log = a, state_path, compact_path, config, log
+        self.compact_options = compact_options
+        self.t_state = self.t_compact = time.time()
+
+    def step(self, model, opt, step: int):
+        now, last = time.time(), step == self.a.steps
+        if now - self.t_state > self.a.state_every_s or last:
+            save_state(model, opt, step, self.state_path)
+            self.t_state = now
+        if now - self.t_compact > self.a.compact_every_s or last:
+            save_compact(model, step, self.config, self.compact_path, **self.compact_options)
+            self.log(f"compact weights -> {self.compact_path} (step {step})")
+            self.t_compact = now
+
+
 def save_state(model, opt, step: int, path: str, extra: dict | None = None):
     atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                  "extra": extra or {}}, path)

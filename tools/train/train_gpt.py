@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import math
 import os
 import sys
 import time
@@ -25,7 +24,7 @@ import torch.nn.functional as F
 
 from tools.train import gpt_torch as G
 from tools.reference import par_sequence as P
-from tools.train.train_common import Logger, add_run_options, cosine_lr, resume, save_compact, save_state
+from tools.train.train_common import Checkpoints, Logger, add_run_options, cosine_lr, resume
 
 
 def load_tokens(pattern: str):
@@ -110,7 +109,7 @@ def main():
     log(f"train clips {len(toks)} ({nfiles} files); test clips {0 if test_t is None else len(test_t)}")
     rng = np.random.default_rng(step + 17)
 
-    t_state = t_compact = time.time()
+    saves = Checkpoints(a, state_path, compact_path, cfg, log)
     t0, losses = time.time(), []
     n = a.parallel
     while step < a.steps:
@@ -141,14 +140,7 @@ def main():
                 log(f"train clips now {len(toks)} ({nfiles} files)")
         if test_t is not None and (step % a.eval_every == 0 or step == a.steps):
             log(f"step {step} held-out loss {heldout_loss(model, test_t, test_l, n):.4f} ({len(test_t)} test clips)")
-        now = time.time()
-        if now - t_state > a.state_every_s or step == a.steps:
-            save_state(model, opt, step, state_path)
-            t_state = now
-        if now - t_compact > a.compact_every_s or step == a.steps:
-            save_compact(model, step, cfg, compact_path)
-            log(f"compact weights -> {compact_path} (step {step})")
-            t_compact = now
+        saves.step(model, opt, step)
     log("done")
 
 

@@ -21,7 +21,7 @@ import torch
 
 from tools.train import magvit2_torch as M
 from tools.train import synthaction as S
-from tools.train.train_common import Logger, add_run_options, cosine_lr, init_from, resume, save_compact, save_state
+from tools.train.train_common import Checkpoints, Logger, add_run_options, cosine_lr, init_from, resume
 
 
 def to_tensor(clips: np.ndarray) -> torch.Tensor:
@@ -212,7 +212,7 @@ def main():
     pool = ClipPool(a.pool, start_index=step * 7, rng=rng, cache=cache, flip=bool(a.flip))
     test = to_tensor(S.batch(*zip(*[S.split_item("test", i) for i in range(a.eval_clips)])))
 
-    t_state = t_compact = time.time()
+    saves = Checkpoints(a, state_path, compact_path, cfg, log, extra={"data": S.VERSION}, dtype=torch.float32)
     t0, seen, losses = time.time(), 0, []
     while step < a.steps:
         full = step >= a.steps - a.full_steps
@@ -233,14 +233,7 @@ def main():
             t0, seen, losses = time.time(), 0, []
         if step % a.eval_every == 0 or step == a.steps:
             log(f"step {step} held-out PSNR {psnr(model, test):.2f} dB ({a.eval_clips} test clips, fp32, 17x64x64)")
-        now = time.time()
-        if now - t_state > a.state_every_s or step == a.steps:
-            save_state(model, opt, step, state_path)
-            t_state = now
-        if now - t_compact > a.compact_every_s or step == a.steps:
-            save_compact(model, step, cfg, compact_path, extra={"data": S.VERSION}, dtype=torch.float32)
-            log(f"compact weights -> {compact_path} (step {step})")
-            t_compact = now
+        saves.step(model, opt, step)
     log("done")
 
 
