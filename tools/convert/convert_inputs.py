@@ -239,6 +239,11 @@ class _Signal(BaseException):
         self.signum = signum
 
 
+def shown_path(path):
+    """A path as text for a bundle's config: bytes that are not UTF-8 shown as U+FFFD."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _raise_signal(signum, frame):
     raise _Signal(signum)
 

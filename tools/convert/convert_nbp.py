@@ -20,7 +20,7 @@ from tools.convert import bundle
 from tools.reference import magvit2_reference as ref
 from tools.convert.convert_inputs import (
     ArgumentParser, ConvertError, check_config_keys, check_output, kept_tensors, load_json, pick_state_dict,
-    read_kind_bundle, run_main, write_kind_bundle, text_option)
+    read_kind_bundle, run_main, shown_path, write_kind_bundle, text_option)
 from tools.convert.pt_reader import PtError, load_pt
 
 STATE_KEYS = ("model_state_dict", "state_dict", "model")
@@ -203,11 +203,6 @@ def main(argv=None):
               f"dropped {len(dropped)} entries")
         return 0
     return run_main("convert_nbp", body)
-
-
-def shown_path(path):
-    """A path as text for the bundle: bytes that are not UTF-8 shown as U+FFFD."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 if __name__ == "__main__":

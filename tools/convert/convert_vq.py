@@ -20,7 +20,7 @@ from tools.convert import bundle
 from tools.reference import vq2d_reference as ref
 from tools.convert.convert_inputs import (
     ArgumentParser, ConvertError, check_config_keys, check_output, kept_tensors, load_json, pick_state_dict,
-    read_kind_bundle, run_main, write_kind_bundle, text_option)
+    read_kind_bundle, run_main, shown_path, write_kind_bundle, text_option)
 from tools.convert.pt_reader import PtError, load_pt
 
 STATE_KEYS = ("model", "state_dict", "ema")
@@ -149,7 +149,7 @@ def main(argv=None):
 
     def body():
         cfg = load_json(args.config, "--config") if args.config else None
-        source = args.source or "converted from " + args.checkpoint.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        source = args.source or f"converted from {shown_path(args.checkpoint)}"
         tensors, dropped = convert(args.checkpoint, args.output, cfg, args.dtype.upper(), args.image_size, source,
                                    extra_inputs=[args.config] if args.config else [])
         n = sum(v.size for v in tensors.values())
