@@ -2,8 +2,9 @@
 
 Writes runs/tokens/<split>_<k>.npz with `tokens` (M, 5, 16, 16) int16 (raster
 (t, y, x) order, not PAR order), `labels` (M,) int16 and `items` (M,) int64
-(split item indices, see synthaction.split_item). Chunks already on disk are
-skipped, so re-running continues.
+(split item indices, see synthaction.split_item) and `encoder`, the digest of the
+encoder that made them (tools/train/encoder_digest.py). Chunks already on disk
+are skipped, so re-running continues; a chunk from another encoder is refused.
 
     nohup nice -n 19 python3 -m tools.train.encode_synthaction --split train --count 20200 > runs/encode.log 2>&1 &
 """
@@ -19,6 +20,7 @@ import torch
 from tools.train import clip_cache
 from tools.train import magvit2_torch as M
 from tools.train import synthaction as S
+from tools.train.encoder_digest import check_chunk, encoder_digest
 
 
 def load_tokenizer(path: str) -> M.VideoTokenizer:
@@ -44,6 +46,8 @@ def main():
     torch.set_num_threads(a.threads)
     os.makedirs(a.out, exist_ok=True)
     model = load_tokenizer(a.tokenizer)
+    digest = encoder_digest(model.state_dict())
+    print(f"encoder {digest} ({a.tokenizer})", flush=True)
     cached = clip_cache.load(a.cache, a.split, a.start + a.count) if a.cache else None
     if cached is None and a.cache and os.path.isdir(a.cache):
         # any finished cache of this split that is long enough will do (item i is row i in all of them)
@@ -57,6 +61,7 @@ def main():
     for c0 in range(a.start, a.start + a.count, a.chunk):
         path = os.path.join(a.out, f"{a.split}_{c0 // a.chunk:04d}.npz")
         if os.path.exists(path):
+            check_chunk(path, digest)
             continue
         t0 = time.time()
         items = np.arange(c0, min(c0 + a.chunk, a.start + a.count))
@@ -71,7 +76,8 @@ def main():
             toks.append(model.quantizers(z.float())[1].numpy().astype(np.int16))
             labels += [c for c, _ in cs]
         tmp = path + ".tmp.npz"
-        np.savez(tmp, tokens=np.concatenate(toks), labels=np.array(labels, np.int16), items=items)
+        np.savez(tmp, tokens=np.concatenate(toks), labels=np.array(labels, np.int16), items=items,
+                 encoder=np.array(digest))
         os.replace(tmp, path)
         dt = time.time() - t0
         print(time.strftime("%H:%M:%S"), f"{path}: {len(items)} clips in {dt:.0f} s ({len(items) / dt:.1f} clips/s)",

@@ -20,17 +20,37 @@ from types import SimpleNamespace
 from tools.convert import convert_nbp
 from tools.convert import convert_par
 from tools.convert.pt_reader import load_pt
+from tools.train.encoder_digest import encoder_digest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LIMIT_BYTES = 40 * 1000 * 1000
 
 
-def compact_info(path: str) -> tuple[dict, int]:
-    """(config, steps) of a compact training file, read with the restricted unpickler."""
+def load_compact(path: str) -> dict:
+    """A compact training file, read with the restricted unpickler."""
     obj = load_pt(path).obj
     if not isinstance(obj, dict) or "config" not in obj or "model" not in obj:
         raise SystemExit(f"export_builtin: {path}: not a compact training file (needs 'model' and 'config')")
+    return obj
+
+
+def compact_info(path: str) -> tuple[dict, int]:
+    """(config, steps) of a compact training file."""
+    obj = load_compact(path)
     return obj["config"], int(obj.get("steps", 0))
+
+
+def check_encoders(tokenizer: str, gpts: list[str]):
+    """Every GPT must have been trained on tokens of the encoder that ships: a GPT compact records
+    the digest of its token files' encoder; one that differs from the tokenizer's is refused."""
+    digest = encoder_digest(load_compact(tokenizer)["model"])
+    for path in gpts:
+        found = load_compact(path).get("encoder")
+        if found is None:
+            print(f"export_builtin: warning: {path} does not record the encoder of its tokens")
+        elif found != digest:
+            raise SystemExit(f"export_builtin: {path} was trained on tokens of encoder {found}, {tokenizer} has "
+                             f"encoder {digest}: encode the clips with this tokenizer and train the GPTs on them")
 
 
 def export_tokenizer(src: str, dst: str):
@@ -65,6 +85,7 @@ def main(argv=None):
     ap.add_argument("--temperature", type=float, default=1.0)
     a = ap.parse_args(argv)
     sampling = {"temperature": a.temperature, "cfg_scale": a.cfg, "top_k": a.top_k, "top_p": 1.0}
+    check_encoders(os.path.join(a.train, "tokenizer.pt"), [os.path.join(a.train, f"gpt_n{n}.pt") for n in a.parallel])
     os.makedirs(a.out, exist_ok=True)
     # Write into a temporary folder first: a failed export leaves the shipped bundle intact.
     tmp = tempfile.mkdtemp(dir=a.out, prefix=".export-")

@@ -96,12 +96,17 @@ class Checkpoints:
         self.t_state = self.t_compact = time.time()
 
     def step(self, model, opt, step: int):
+        """`extra` among the compact options may be a function of the model (say, the digest of
+        weights that change while training)."""
         now, last = time.time(), step == self.a.steps
         if now - self.t_state > self.a.state_every_s or last:
             save_state(model, opt, step, self.state_path)
             self.t_state = now
         if now - self.t_compact > self.a.compact_every_s or last:
-            save_compact(model, step, self.config, self.compact_path, **self.compact_options)
+            options = dict(self.compact_options)
+            if callable(options.get("extra")):
+                options["extra"] = options["extra"](model)
+            save_compact(model, step, self.config, self.compact_path, **options)
             self.log(f"compact weights -> {self.compact_path} (step {step})")
             self.t_compact = now
 

@@ -24,19 +24,37 @@ import torch.nn.functional as F
 
 from tools.train import gpt_torch as G
 from tools.reference import par_sequence as P
+from tools.train.encoder_digest import chunk_encoder
 from tools.train.train_common import Checkpoints, Logger, add_run_options, cosine_lr, resume
 
 
-def load_tokens(pattern: str):
+def load_tokens(pattern: str, encoder: str | None = None):
+    """(tokens, labels, file count) of the token files; every file must come from one encoder
+    (`encoder`, when given, or the first file's)."""
     files = sorted(glob.glob(pattern))
     if not files:
         return None, None, 0
     toks, labels = [], []
     for f in files:
         d = np.load(f)
+        found = chunk_encoder(f)
+        encoder = found if encoder is None else encoder
+        if found != encoder:
+            sys.exit(f"train_gpt: {f} comes from encoder {found or '(unrecorded)'}, the other token files from "
+                     f"{encoder or '(unrecorded)'}: token files of two tokenizers cannot train one GPT")
         toks.append(d["tokens"].astype(np.int64))
         labels.append(d["labels"].astype(np.int64))
     return np.concatenate(toks), np.concatenate(labels), len(files)
+
+
+def check_compact_encoder(compact_path: str, encoder: str):
+    """A GPT compact trained on another encoder's tokens is refused, not resumed."""
+    if not os.path.exists(compact_path):
+        return
+    st = torch.load(compact_path, map_location="cpu", weights_only=False)
+    if st.get("encoder", encoder) != encoder:
+        sys.exit(f"train_gpt: {compact_path} was trained on tokens of encoder {st['encoder']}, the token files "
+                 f"come from {encoder}: move it away (and runs/<name>/) to train on these tokens")
 
 
 def heldout_loss(model, toks, labels, n, batch=64, device="cpu") -> float:
@@ -97,19 +115,23 @@ def main():
     nparams = sum(p.numel() for p in model.parameters())
     log(f"gpt {a.name}: params {nparams} config {cfg}")
 
-    toks, labels, nfiles = load_tokens(os.path.join(a.data, "train_*.npz"))
-    while toks is None:
+    train_files = os.path.join(a.data, "train_*.npz")
+    while not glob.glob(train_files):
         log("waiting for token files ...")
         time.sleep(120)
-        toks, labels, nfiles = load_tokens(os.path.join(a.data, "train_*.npz"))
+    encoder = chunk_encoder(sorted(glob.glob(train_files))[0])
+    check_compact_encoder(compact_path, encoder)
+    if a.init:
+        check_compact_encoder(a.init, encoder)
+    toks, labels, nfiles = load_tokens(train_files, encoder)
     if list(toks.shape[1:]) != cube or toks.max() >= a.vocab:
         sys.exit(f"token files hold cubes {list(toks.shape[1:])} with tokens up to {toks.max()}; "
                  f"--cube {a.cube} --vocab {a.vocab} expected")
-    test_t, test_l, _ = load_tokens(os.path.join(a.data, "test_*.npz"))
+    test_t, test_l, _ = load_tokens(os.path.join(a.data, "test_*.npz"), encoder)
     log(f"train clips {len(toks)} ({nfiles} files); test clips {0 if test_t is None else len(test_t)}")
     rng = np.random.default_rng(step + 17)
 
-    saves = Checkpoints(a, state_path, compact_path, cfg, log)
+    saves = Checkpoints(a, state_path, compact_path, cfg, log, extra={"encoder": encoder} if encoder else None)
     t0, losses = time.time(), []
     n = a.parallel
     while step < a.steps:
@@ -134,7 +156,7 @@ def main():
                 f"{20 * a.batch * seq.shape[1] / dt:.0f} tok/s")
             t0, losses = time.time(), []
         if step % a.rescan == 0:
-            t2, l2, nf = load_tokens(os.path.join(a.data, "train_*.npz"))
+            t2, l2, nf = load_tokens(train_files, encoder)
             if nf != nfiles:
                 toks, labels, nfiles = t2, l2, nf
                 log(f"train clips now {len(toks)} ({nfiles} files)")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole built-in-model training, in order, each stage resuming or skipping what is done:
-# clips rendered once -> tokenizer -> token cubes (two encoders side by side) -> GPT n=1 -> n=4 and
-# n=16 side by side.
+# clips rendered once -> tokenizer -> token cubes (two encoders side by side) -> GPT n=1, with the
+# tokenizer's decoder training on beside it (encoder frozen, so the token files stay valid) -> n=4
+# and n=16 side by side.
 #   nohup nice -n 19 tools/train/train_pipeline.sh > runs/pipeline.log 2>&1 &
 # Stage lengths and sizes come from the environment (keep them fixed across restarts:
 # the learning-rate schedules depend on them). The machine has two cores: single
@@ -19,6 +20,9 @@ GPT_ARGS=${GPT_ARGS:---dim 192 --n-layer 4 --n-head 3 --batch 16}
 N1_STEPS=${N1_STEPS:-6000}
 N4_STEPS=${N4_STEPS:-1500}
 N16_STEPS=${N16_STEPS:-1500}
+# Decoder-only tokenizer steps run beside GPT n=1 (same run, continued past TOK_STEPS on a
+# schedule to DEC_STEPS); 0 skips them.
+DEC_STEPS=${DEC_STEPS:-20000}
 THREADS=${THREADS:-2}   # 1 while the machine is busy with other work: a 2-thread region waits for its slower thread
 log() { echo "$(date -u +%H:%M:%S) pipeline: $*"; }
 
@@ -39,9 +43,18 @@ python3 -m tools.train.encode_synthaction --split train --start "$half" --count 
 wait
 python3 -m tools.train.clip_cache --split test --count 1010 >> runs/clip_cache.log 2>&1
 python3 -m tools.train.encode_synthaction --split test --count 1010 --threads 2 >> runs/encode_test.log 2>&1
+if [ "$DEC_STEPS" -gt "$TOK_STEPS" ]; then
+    log "tokenizer decoder to $DEC_STEPS steps (encoder frozen) beside gpt n=1"
+    # shellcheck disable=SC2086
+    python3 -m tools.train.train_tokenizer --steps "$DEC_STEPS" --full-steps "$DEC_STEPS" $TOK_ARGS --freeze-encoder \
+        --cache "runs/data/train_v$(python3 -c 'from tools.train import synthaction; print(synthaction.VERSION)')_$TRAIN_CLIPS.npy" --threads 1 --eval-every 1000 --eval-clips 64 >> runs/tokenizer.log 2>&1 &
+    GPT_THREADS=1
+else
+    GPT_THREADS=$THREADS
+fi
 log "gpt n=1 to $N1_STEPS steps"
 # shellcheck disable=SC2086
-python3 -m tools.train.train_gpt --name gpt_n1 --parallel 1 --steps "$N1_STEPS" --threads "$THREADS" $GPT_ARGS >> runs/gpt_n1.log 2>&1
+python3 -m tools.train.train_gpt --name gpt_n1 --parallel 1 --steps "$N1_STEPS" --threads "$GPT_THREADS" $GPT_ARGS >> runs/gpt_n1.log 2>&1
 log "gpt n=4 to $N4_STEPS steps and n=16 to $N16_STEPS steps, from n=1"
 # shellcheck disable=SC2086
 python3 -m tools.train.train_gpt --name gpt_n4 --parallel 4 --init models/train/gpt_n1.pt --steps "$N4_STEPS" \
@@ -49,7 +62,7 @@ python3 -m tools.train.train_gpt --name gpt_n4 --parallel 4 --init models/train/
 # shellcheck disable=SC2086
 python3 -m tools.train.train_gpt --name gpt_n16 --parallel 16 --init models/train/gpt_n1.pt --steps "$N16_STEPS" \
     --warmup 30 --lr 5e-4 $GPT_ARGS >> runs/gpt_n16.log 2>&1
-wait
+wait    # n = 4, and the decoder when it is still going
 log "export to models/builtin"
 python3 -m tools.train.export_builtin >> runs/export.log 2>&1
 log "all done"

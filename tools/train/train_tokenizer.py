@@ -21,6 +21,7 @@ import torch
 
 from tools.train import magvit2_torch as M
 from tools.train import synthaction as S
+from tools.train.encoder_digest import encoder_digest
 from tools.train.train_common import Checkpoints, Logger, add_run_options, cosine_lr, init_from, resume
 
 
@@ -159,6 +160,9 @@ def main():
                     "on an earlier version of the data")
     ap.add_argument("--flip", type=int, default=1, help="mirror half the training clips left-right")
     ap.add_argument("--eval-clips", type=int, default=48)
+    ap.add_argument("--freeze-encoder", action="store_true",
+                    help="train the decoder only: the encoder (and so every token file made from it) stays as it "
+                         "is, so the GPTs can train on its tokens while the decoder goes on improving")
     add_run_options(ap, eval_every=500, compact_every_s=1800)
     a = ap.parse_args()
 
@@ -194,6 +198,12 @@ def main():
     step, _ = resume(model, opt, state_path, compact_path, log, cfg, data_version=S.VERSION)
     if step == 0 and a.init:
         init_from(model, a.init, cfg, log)
+    if a.freeze_encoder:
+        # No gradient reaches a frozen encoder (the input needs none either), so its backward
+        # pass is skipped altogether and a step costs less.
+        for p in model.encoder_layers.parameters():
+            p.requires_grad_(False)
+        log(f"encoder frozen (digest {encoder_digest(model.state_dict())}): decoder-only training")
     offset_terms = offset_penalty_terms(model) if a.offset_penalty > 0 else []
     nparams = sum(p.numel() for p in model.parameters())
     log(f"tokenizer params {nparams} config {cfg}")
@@ -212,7 +222,8 @@ def main():
     pool = ClipPool(a.pool, start_index=step * 7, rng=rng, cache=cache, flip=bool(a.flip))
     test = to_tensor(S.batch(*zip(*[S.split_item("test", i) for i in range(a.eval_clips)])))
 
-    saves = Checkpoints(a, state_path, compact_path, cfg, log, extra={"data": S.VERSION}, dtype=torch.float32)
+    saves = Checkpoints(a, state_path, compact_path, cfg, log, dtype=torch.float32,
+                        extra=lambda m: {"data": S.VERSION, "encoder": encoder_digest(m.state_dict())})
     t0, seen, losses = time.time(), 0, []
     while step < a.steps:
         full = step >= a.steps - a.full_steps
