@@ -5,14 +5,18 @@
    labels.csv: the exact pixels, no codec in between.
 2. Generated sets: `par-video batch` with the real set's labels.csv (class-matched),
    PNG frames, for each n; the batch's own manifest gives the seconds per clip.
-3. tools/fvd/fvd.py for each n against the real set: FVD and nearest-centroid action
-   accuracy (centroids from the real set), one JSON line each.
+3. `par-video fvd` (or, with --fvd-tool python, the reference tools/fvd/fvd.py) for
+   each n against the real set: FVD and nearest-centroid action accuracy (centroids
+   from the real set), one JSON line each.
 4. --real-check more held-out clips (disjoint from the real set) through the same
    classifier: what real clips score (the accuracy target's reference), and the FVD
    of real clips against real clips (the floor at this sample size).
 5. --recon-check: the same disjoint clips through the tokenizer alone (`par-video
    reconstruct`): its PSNR, reconstruction FVD and accuracy, the ceiling of what the
-   GPTs can reach through this tokenizer.
+   GPTs can reach through this tokenizer. The real set goes through the tokenizer
+   too, and the round-tripped clips and every generated set are also scored against
+   its centroids (`accuracy_vs_reconstructed`): a classifier fitted to what the
+   tokenizer can draw, so that the accuracy measures the class, not the blur.
 
     python3 -m tools.eval.eval_builtin --count 512 --out runs/eval > runs/eval.log 2>&1
 
@@ -90,10 +94,16 @@ def reconstruct_all(binary: str, model: str, src: str, dst: str) -> list[float]:
     return psnrs
 
 
-def fvd(real: str, gen: str, cache: str, count: int) -> dict:
-    r = subprocess.run([sys.executable, "-m", "tools.fvd.fvd", "--real", real,
-                        "--gen", gen, "--max-clips", str(count), "--cache-dir", cache, "--quiet"],
-                       check=True, capture_output=True, text=True)
+def fvd(real: str, gen: str, cache: str, count: int, tool: str = "python", binary: str = "") -> dict:
+    """FVD and accuracy of gen against real, by `par-video fvd` (tool "swift") or the numpy
+    reference; each keeps its own feature cache under `cache`."""
+    if tool == "swift":
+        cmd = [binary, "fvd", real, gen, "--max-clips", str(count), "--cache-dir", os.path.join(cache, "swift"),
+               "--json", "--quiet"]
+    else:
+        cmd = [sys.executable, "-m", "tools.fvd.fvd", "--real", real, "--gen", gen, "--max-clips", str(count),
+               "--cache-dir", cache, "--quiet"]
+    r = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
@@ -106,6 +116,8 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--out", default="runs/eval")
     ap.add_argument("--skip-fvd", action="store_true")
+    ap.add_argument("--fvd-tool", choices=["swift", "python"], default="swift",
+                    help="`par-video fvd` (several times faster) or the numpy reference tools/fvd/fvd.py")
     ap.add_argument("--real-check", type=int, default=None,
                     help="(default --count; 0: skip) a second, disjoint set of held-out clips scored like a generated set: the real clips' "
                          "accuracy with the same classifier (centroids from the first set) and the real-vs-real FVD")
@@ -114,7 +126,16 @@ def main():
     ap.add_argument("--recon-check", action="store_true",
                     help="also score the --real-check clips after a tokenizer round trip (PSNR, FVD, accuracy)")
     a = ap.parse_args()
+    if a.real_check is None:
+        a.real_check = a.count
+    if a.real_check and not a.skip_fvd and a.count < S.NUM_CLASSES:
+        # The check set holds the items after the real set's; class matching needs their classes in the real set.
+        ap.error(f"--real-check needs --count >= {S.NUM_CLASSES} (every class in the real set), or --real-check 0")
     os.makedirs(a.out, exist_ok=True)
+
+    def score(real_set: str, gen_set: str) -> dict:
+        return fvd(real_set, gen_set, os.path.join(a.out, "cache"), a.count, a.fvd_tool, a.binary)
+
     results_path = os.path.join(a.out, "results.json")
     results = json.load(open(results_path)) if os.path.exists(results_path) else {}
 
@@ -141,28 +162,36 @@ def main():
             key = f"n{n}{suffix}"
             r = results[key]
             if "fvd" not in r:
-                out = fvd(real, os.path.join(a.out, f"gen_{key}"), os.path.join(a.out, "cache"), a.count)
+                out = score(real, os.path.join(a.out, f"gen_{key}"))
                 r["fvd"] = out["fvd"]
                 r["accuracy"] = out.get("accuracy")
                 r["accuracy_real"] = out.get("accuracy_real")
-                r["fvd_seconds"] = out.get("seconds")
+                r["fvd_seconds"] = out.get("seconds", out.get("total_seconds"))
                 save()
             print(key, json.dumps(r), flush=True)
-        if a.real_check is None:
-            a.real_check = a.count
         if a.real_check and "real_heldout" not in results:
             check = os.path.join(a.out, f"real_check_v{S.VERSION}")
             write_real(check, a.real_check, start=a.count)
-            out = fvd(real, check, os.path.join(a.out, "cache"), a.count)
+            out = score(real, check)
             results["real_heldout"] = {"clips": a.real_check, "fvd": out["fvd"], "accuracy": out.get("accuracy")}
             save()
         if a.recon_check and a.real_check and "reconstructed" not in results:
             check = os.path.join(a.out, f"real_check_v{S.VERSION}")
             recon = os.path.join(a.out, "recon_check")
             psnrs = reconstruct_all(a.binary, a.model, check, recon)
-            out = fvd(real, recon, os.path.join(a.out, "cache"), a.count)
+            out = score(real, recon)
             results["reconstructed"] = {"clips": len(psnrs), "psnr_db": round(float(np.mean(psnrs)), 2),
                                         "fvd": out["fvd"], "accuracy": out.get("accuracy")}
+            save()
+        if a.recon_check and a.real_check and "accuracy_vs_reconstructed" not in results.get("reconstructed", {}):
+            # Centroids from the real set after the same round trip: the classifier sees the
+            # tokenizer's rendering on both sides.
+            recon_real = os.path.join(a.out, "recon_real")
+            reconstruct_all(a.binary, a.model, real, recon_real)
+            results["reconstructed"]["accuracy_vs_reconstructed"] = score(recon_real, os.path.join(a.out, "recon_check")).get("accuracy")
+            for n in a.parallel:
+                key = f"n{n}{suffix}"
+                results[key]["accuracy_vs_reconstructed"] = score(recon_real, os.path.join(a.out, f"gen_{key}")).get("accuracy")
             save()
     print(json.dumps(results, sort_keys=True))
 
