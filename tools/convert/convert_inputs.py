@@ -270,3 +270,29 @@ def run_main(prog, body):
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 1
+
+
+def tokenizer_converter_main(prog, doc, argv, config_help, convert_call, add_options=None):
+    """The command line both tokenizer converters share: a checkpoint, `-o`, an optional JSON
+    config, the kernels' dtype and a source note; `add_options(parser)` adds a converter's own.
+    `convert_call(args, cfg, source, extra_inputs)` converts and returns (tensors, dropped names)."""
+    p = ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
+    p.add_argument("checkpoint")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--config", help=config_help)
+    if add_options:
+        add_options(p)
+    p.add_argument("--dtype", choices=("f32", "f16", "bf16"), default="f32", help="dtype of the conv kernels")
+    p.add_argument("--source", help="free text stored in the config")
+    args = p.parse_args(argv)
+
+    def body():
+        cfg = load_json(args.config, "--config") if args.config else None
+        source = args.source or f"converted from {shown_path(args.checkpoint)}"
+        tensors, dropped = convert_call(args, cfg, source, [args.config] if args.config else [])
+        n = sum(v.size for v in tensors.values())
+        shown = ", ".join(map(str, dropped[:3])) + (", ..." if len(dropped) > 3 else "")
+        print(f"{args.output}: {len(tensors)} tensors, {n / 1e6:.1f}M parameters, kernels {args.dtype}; "
+              f"dropped {len(dropped)} entries" + (f" ({shown})" if dropped else ""))
+        return 0
+    return run_main(prog, body)

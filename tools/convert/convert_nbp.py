@@ -19,8 +19,8 @@ import sys
 from tools.convert import bundle
 from tools.reference import magvit2_reference as ref
 from tools.convert.convert_inputs import (
-    ArgumentParser, ConvertError, check_config_keys, check_output, kept_tensors, load_json, pick_state_dict,
-    read_kind_bundle, run_main, shown_path, write_kind_bundle, text_option)
+    ConvertError, check_config_keys, check_output, kept_tensors, pick_state_dict, read_kind_bundle,
+    tokenizer_converter_main, write_kind_bundle, text_option)
 from tools.convert.pt_reader import PtError, load_pt
 
 STATE_KEYS = ("model_state_dict", "state_dict", "model")
@@ -185,24 +185,10 @@ def convert(checkpoint, output, config=None, dtype="F32", source=None, extra_inp
 
 
 def main(argv=None):
-    p = ArgumentParser(prog="convert_nbp", description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--config", help="JSON file with the tokenizer config (default: NBP's UCF-101 tokenizer)")
-    p.add_argument("--dtype", choices=("f32", "f16", "bf16"), default="f32", help="dtype of the conv kernels")
-    p.add_argument("--source", help="free text stored in the config")
-    args = p.parse_args(argv)
-
-    def body():
-        cfg = load_json(args.config, "--config") if args.config else None
-        source = args.source or f"converted from {shown_path(args.checkpoint)}"
-        tensors, dropped = convert(args.checkpoint, args.output, cfg, args.dtype.upper(), source,
-                                   extra_inputs=[args.config] if args.config else [])
-        n = sum(v.size for v in tensors.values())
-        print(f"{args.output}: {len(tensors)} tensors, {n / 1e6:.1f}M parameters, kernels {args.dtype}; "
-              f"dropped {len(dropped)} entries")
-        return 0
-    return run_main("convert_nbp", body)
+    return tokenizer_converter_main(
+        "convert_nbp", __doc__, argv, "JSON file with the tokenizer config (default: NBP's UCF-101 tokenizer)",
+        lambda args, cfg, source, extra: convert(args.checkpoint, args.output, cfg, args.dtype.upper(), source,
+                                                 extra_inputs=extra))
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ import sys
 from tools.convert import bundle
 from tools.reference import vq2d_reference as ref
 from tools.convert.convert_inputs import (
-    ArgumentParser, ConvertError, check_config_keys, check_output, kept_tensors, load_json, pick_state_dict,
-    read_kind_bundle, run_main, shown_path, write_kind_bundle, text_option)
+    ConvertError, check_config_keys, check_output, kept_tensors, pick_state_dict, read_kind_bundle,
+    tokenizer_converter_main, write_kind_bundle, text_option)
 from tools.convert.pt_reader import PtError, load_pt
 
 STATE_KEYS = ("model", "state_dict", "ema")
@@ -138,25 +138,12 @@ def convert(checkpoint, output, config=None, dtype="F32", image_size=None, sourc
 
 
 def main(argv=None):
-    p = ArgumentParser(prog="convert_vq", description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--config", help="JSON file with the vq2d config (default: VQ-16, as vq_ds16_c2i.pt)")
-    p.add_argument("--image-size", type=int, help="image side the GPTs were trained for (default: 384)")
-    p.add_argument("--dtype", choices=("f32", "f16", "bf16"), default="f32", help="dtype of the conv kernels")
-    p.add_argument("--source", help="free text stored in the config")
-    args = p.parse_args(argv)
-
-    def body():
-        cfg = load_json(args.config, "--config") if args.config else None
-        source = args.source or f"converted from {shown_path(args.checkpoint)}"
-        tensors, dropped = convert(args.checkpoint, args.output, cfg, args.dtype.upper(), args.image_size, source,
-                                   extra_inputs=[args.config] if args.config else [])
-        n = sum(v.size for v in tensors.values())
-        print(f"{args.output}: {len(tensors)} tensors, {n / 1e6:.1f}M parameters, kernels {args.dtype}; "
-              f"dropped {len(dropped)} entries ({', '.join(map(str, dropped[:3]))}{', ...' if len(dropped) > 3 else ''})")
-        return 0
-    return run_main("convert_vq", body)
+    return tokenizer_converter_main(
+        "convert_vq", __doc__, argv, "JSON file with the vq2d config (default: VQ-16, as vq_ds16_c2i.pt)",
+        lambda args, cfg, source, extra: convert(args.checkpoint, args.output, cfg, args.dtype.upper(),
+                                                 args.image_size, source, extra_inputs=extra),
+        lambda p: p.add_argument("--image-size", type=int,
+                                 help="image side the GPTs were trained for (default: 384)"))
 
 
 if __name__ == "__main__":
