@@ -5,7 +5,9 @@ set would be: `par-video fvd` with nearest-centroid accuracy.
 Set A (held-out clips 0..N-1) gives the real features and the centroids; set B
 (clips N..2N-1) is scored twice, as it is and after the tokenizer's round trip.
 Prints one JSON line: the round trip's PSNR, and FVD and accuracy of B and of
-its reconstruction against A.
+its reconstruction against A; and of the reconstruction of B against A after the
+same round trip (`reconstructed_vs_reconstructed`: centroids from what the tokenizer
+draws, a classifier that sees the same rendering on both sides).
 
 `--degrade` replaces the tokenizer by a fixed degradation (a 4 x 4 box average
 with or without 4-frame averaging, or a spatial Gaussian blur), to see how much
@@ -112,11 +114,14 @@ def main():
     E.write_real(real_a, a.count, 0)
     E.write_real(real_b, a.count, a.count)
     roundtrip = degradation(a.degrade) if a.degrade else tokenizer_roundtrip(load_tokenizer(a.tokenizer))
+    rec_a = rec_b.replace(f"recB_v{S.VERSION}_", f"recA_v{S.VERSION}_", 1)
     psnr = write_reconstructions(roundtrip, rec_b, a.count, a.count)
+    write_reconstructions(roundtrip, rec_a, 0, a.count)
     cache = os.path.join(a.out, "cache")
     print(json.dumps({"round_trip": what, "data_version": S.VERSION, "clips": a.count, "psnr_db": round(psnr, 2),
                       "real": score(a.binary, real_a, real_b, a.count, cache),
-                      "reconstructed": score(a.binary, real_a, rec_b, a.count, cache)}))
+                      "reconstructed": score(a.binary, real_a, rec_b, a.count, cache),
+                      "reconstructed_vs_reconstructed": score(a.binary, rec_a, rec_b, a.count, cache)}))
 
 
 if __name__ == "__main__":
