@@ -64,11 +64,17 @@ struct GenerateCommand: ParsableCommand {
         try render.out.check(input: prefix, option: "--prefix", stills: nil)
     }
 
+    /// The spelling of the class option the user typed (its last occurrence, as the parser takes), for errors.
+    static func classOption(_ arguments: [String]) -> String {
+        let typed = arguments.last { a in ["--action", "--class"].contains { a == $0 || a.hasPrefix($0 + "=") } }
+        return typed?.hasPrefix("--class") == true ? "--class" : "--action"
+    }
+
     func run() throws {
         let (loaded, modelPath) = try render.renderer()
         let out = render.out
         // Against the loaded model's own classes.
-        let actionID = try loaded.config.selection.resolve(action, option: "--class")
+        let actionID = try loaded.config.selection.resolve(action, option: Self.classOption(CommandLine.arguments))
         if let images = loaded as? ImagePipeline { return try stills(images, actionID, modelPath) }
         guard count == nil, !grid else { throw ValidationError("--count and --grid are for image models; this model makes clips") }
         let pipeline = loaded as! VideoPipeline

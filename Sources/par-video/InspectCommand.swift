@@ -26,10 +26,14 @@ struct InspectCommand: ParsableCommand {
         func text(_ v: Any?) -> String { v.map { JSONReport.text($0, fragment: true) } ?? "?" }
         print("model \(summary.model)")
         if let d = r["defaults"] as? [String: Any] {
-            let size = d["width"] == nil ? "" : "--size \(text(d["width"]))x\(text(d["height"])), --frames \(text(d["frames"])), "
-            print("  defaults: --parallel \(text(d["parallel"])), \(size)--fps \(text(d["fps"])), --cfg \(text(d["cfg_scale"])), "
+            let size = d["width"] == nil ? "" : "--size \(text(d["width"]))x\(text(d["height"])), "
+            // An image model's --count (one image; more to a folder or a --grid sheet), a video model's --frames and --fps.
+            let shape = summary.kind == "image" ? "--count \(text(d["count"])), " : (d["frames"] == nil ? "" : "--frames \(text(d["frames"])), ")
+                + (d["fps"] == nil ? "" : "--fps \(text(d["fps"])), ")
+            print("  defaults: --parallel \(text(d["parallel"])), \(size)\(shape)--cfg \(text(d["cfg_scale"])), "
                   + "--temperature \(text(d["temperature"])), --top-k \(text(d["top_k"])), --top-p \(text(d["top_p"]))")
         }
+        print("  kind: \(summary.kind == "image" ? "images (--class, --count, --grid; PNG, JPEG, WebP)" : "video clips (--action, --frames, --fps)")")
         if let classes = summary.classes { print("  classes: \(classes) (`par-video actions` lists them)") }
         for (name, nets) in [("gpt", r["gpts"] as? [[String: Any]] ?? []), ("tokenizer", (r["tokenizer"] as? [String: Any]).map { [$0] } ?? []),
                            ("vq2d tokenizer", (r["vq2d"] as? [String: Any]).map { [$0] } ?? [])] {

@@ -87,17 +87,42 @@ final class ImageCLITests: XCTestCase {
         let typo = try run(["--class", "golden retreiver", "-o", "x.png"], in: dir)
         XCTAssertEqual(typo.code, 2)
         XCTAssertTrue(typo.err.contains("closest: golden retriever"), typo.err)
+        // The error names the option as typed and calls an image model's classes classes.
+        let unknown = try run(["--class", "nosuchthing", "-o", "x.png"], in: dir)
+        XCTAssertEqual(unknown.code, 2)
+        XCTAssertTrue(unknown.err.hasPrefix("error: --class: unknown class 'nosuchthing'"), unknown.err)
+        let range = try run(["--action", "1000", "-o", "x.png"], in: dir)
+        XCTAssertEqual(range.code, 2)
+        XCTAssertTrue(range.err.hasPrefix("error: --action: class id 1000 is out of range"), range.err)
+        let batch = try run(["batch", "--actions", "0,nosuchthing", "--per-class", "1", "-o", "r"], in: dir)
+        XCTAssertEqual(batch.code, 2)
+        XCTAssertTrue(batch.err.contains("--actions: unknown class 'nosuchthing'"), batch.err)
         let crane = try run(["--class", "crane", "-o", "x.png"], in: dir)
         XCTAssertEqual(crane.code, 2)
         XCTAssertTrue(crane.err.contains("134 (crane), 517 (crane)"), crane.err)
         XCTAssertEqual(listing(dir), [])
     }
 
-    func testInspectShowsTheSamplingDefaults() throws {
+    /// The image size, --count and the recorded sampling defaults; no video fields (--frames, --fps).
+    func testInspectShowsTheImageDefaults() throws {
         let r = try runParVideo(["inspect", Self.model], in: try scratchFolder())
         XCTAssertEqual(r.code, 0, r.err)
-        XCTAssertTrue(r.out.contains("--cfg 1.5, --temperature 1, --top-k 0, --top-p 1"), r.out)
+        XCTAssertTrue(r.out.contains(", --size 16x16, --count 1, --cfg 1.5, --temperature 1, --top-k 0, --top-p 1"), r.out)
+        XCTAssertTrue(r.out.contains("kind: images"), r.out)
         XCTAssertTrue(r.out.contains("classes: 1000"), r.out)
+        XCTAssertFalse(r.out.contains("--frames"), r.out)
+        XCTAssertFalse(r.out.contains("--fps"), r.out)
+        let j = try runParVideo(["inspect", Self.model, "--json"], in: try scratchFolder())
+        XCTAssertEqual(j.code, 0, j.err)
+        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(j.out.utf8)) as? [String: Any])
+        XCTAssertEqual(obj["kind"] as? String, "image")
+        let d = try XCTUnwrap(obj["defaults"] as? [String: Any])
+        XCTAssertEqual(d["width"] as? Int, 16)
+        XCTAssertEqual(d["height"] as? Int, 16)
+        XCTAssertEqual(d["count"] as? Int, 1)
+        XCTAssertEqual(d["cfg_scale"] as? Double, 1.5)
+        XCTAssertNil(d["frames"])
+        XCTAssertNil(d["fps"])
     }
 
     /// 8 images as PNGs and as the .npz sample batch: the same bytes whatever --batch and --threads.
@@ -137,6 +162,9 @@ final class ImageCLITests: XCTestCase {
         XCTAssertEqual(r.code, 2)
         XCTAssertEqual(r.err.split(separator: "\n").count, 1)
         XCTAssertTrue(r.err.hasPrefix("error: --class: action id 500 is out of range"), r.err)
+        let typed = try runParVideo(["--model", PipelineTests.tiny, "--action=nosuch", "-o", "x.mp4"], in: dir)
+        XCTAssertEqual(typed.code, 2)
+        XCTAssertTrue(typed.err.hasPrefix("error: --action: unknown action 'nosuch'"), typed.err)
         XCTAssertEqual(listing(dir), [])
     }
 

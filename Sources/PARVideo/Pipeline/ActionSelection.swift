@@ -7,18 +7,21 @@ public struct ActionSelection: Sendable {
     /// The model's names, or nil for a model that has ids only.
     public let catalog: ActionCatalog?
     public let classes: Int
+    /// What errors call one class: "action" for a video model, "class" for an image model.
+    public let noun: String
 
-    public init(catalog: ActionCatalog?, classes: Int) {
+    public init(catalog: ActionCatalog?, classes: Int, noun: String = "action") {
         self.catalog = catalog
         self.classes = classes
+        self.noun = noun
     }
 
     /// One class: an id or a name (see ActionCatalog.resolve).
     public func resolve(_ text: String) throws -> Int {
-        if let catalog { return try catalog.resolve(text) }
+        if let catalog { return try catalog.resolve(text, noun: noun) }
         let t = text.trimmingCharacters(in: .whitespaces)
         guard let id = Int(t), (0..<classes).contains(id) else {
-            throw ActionError("action '\(text)': the model has no class names; give an id in 0...\(classes - 1)")
+            throw ActionError("\(noun) '\(text)': the model has no class names; give an id in 0...\(classes - 1)")
         }
         return id
     }
@@ -51,7 +54,8 @@ extension GPTConfig {
     /// The model's classes: its own names, UCF-101's for a 101-class model
     /// without any, ImageNet-1k's for a 1000-class image model, else ids only.
     public var selection: ActionSelection {
+        let image = rope == .twoD && cube[0] == 1
         let builtin: ActionCatalog? = numClasses == 101 ? .ucf101 : numClasses == 1000 && cube[0] == 1 ? .imagenet : nil
-        return ActionSelection(catalog: actions.map { ActionCatalog(names: $0) } ?? builtin, classes: numClasses)
+        return ActionSelection(catalog: actions.map { ActionCatalog(names: $0) } ?? builtin, classes: numClasses, noun: image ? "class" : "action")
     }
 }

@@ -38,12 +38,13 @@ public struct ActionCatalog: Sendable, Equatable {
     public var count: Int { names.count }
 
     /// `text` as an id ("12") or a name, case-insensitively and ignoring
-    /// spaces, underscores and hyphens ("apply eye makeup" = ApplyEyeMakeup).
-    public func resolve(_ text: String) throws -> Int {
+    /// spaces, underscores and hyphens ("apply eye makeup" = ApplyEyeMakeup);
+    /// errors call a class `noun` (an image model's are classes, not actions).
+    public func resolve(_ text: String, noun: String = "action") throws -> Int {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if !trimmed.isEmpty, trimmed.allSatisfy(\.isASCII), trimmed.allSatisfy(\.isNumber) {
             guard let id = Int(trimmed), id < names.count else {
-                throw ActionError("action id \(trimmed) is out of range: ids are 0...\(names.count - 1) (see `par-video actions`)")
+                throw ActionError("\(noun) id \(trimmed) is out of range: ids are 0...\(names.count - 1) (see `par-video actions`)")
             }
             return id
         }
@@ -59,7 +60,7 @@ public struct ActionCatalog: Sendable, Equatable {
         }
         let close = suggestions(for: trimmed)
         let hint = close.isEmpty ? "" : "; closest: " + close.joined(separator: ", ")
-        throw ActionError("unknown action '\(text)'\(hint) (see `par-video actions`)")
+        throw ActionError("unknown \(noun) '\(text)'\(hint) (see `par-video actions`)")
     }
 
     /// Up to `limit` names nearest to `text`: names that contain it first,

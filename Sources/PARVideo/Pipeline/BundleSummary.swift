@@ -4,9 +4,11 @@ import Foundation
 /// and batch take from it, the class names once, and each network's config
 /// and parameter count. Building it checks every tensor, as loading does.
 public struct BundleSummary: Encodable {
+    /// Video fields (frames, fps) for a video model; count (images per
+    /// generate, one file, or a --grid sheet of them) for an image model.
     public struct Defaults: Encodable {
-        public let parallel: Int, fps: Double, cfgScale: Float, temperature: Float, topK: Int, topP: Float
-        public let frames: Int?, width: Int?, height: Int?
+        public let parallel: Int, cfgScale: Float, temperature: Float, topK: Int, topP: Float
+        public let fps: Double?, frames: Int?, count: Int?, width: Int?, height: Int?
     }
     public struct Network<Config: Encodable>: Encodable {
         public let file: String, parameters: Int, dtypes: String, config: Config
@@ -14,6 +16,8 @@ public struct BundleSummary: Encodable {
     }
 
     public let model: String
+    /// "image" for a class-to-image bundle (a vq2d tokenizer), else "video".
+    public let kind: String
     public let classes: Int?
     public let actions: [String]?
     public let defaults: Defaults?
@@ -24,6 +28,7 @@ public struct BundleSummary: Encodable {
 
     public init(_ bundle: ModelBundle) throws {
         model = bundle.path
+        kind = bundle.vq == nil ? "video" : "image"
         let tok = try bundle.tokenizer.map { try VideoTokenizer(file: $0.file) }
         gpts = try bundle.parallels.map { n in
             let entry = try bundle.gpt(parallel: n)
@@ -53,8 +58,10 @@ public struct BundleSummary: Encodable {
             let up = bundle.vq?.config.upsample ?? 1
             let shape = tok.map { $0.config.outputShape(t: c.cube[0], h: c.cube[1], w: c.cube[2]) }
                 ?? bundle.vq.map { _ in (frames: 1, height: c.cube[1] * up, width: c.cube[2] * up) }
-            return Defaults(parallel: c.parallel, fps: VideoFrames.defaultFPS, cfgScale: s.cfgScale, temperature: s.temperature,
-                            topK: s.topK, topP: s.topP, frames: shape?.frames, width: shape?.width, height: shape?.height)
+            let image = bundle.vq != nil
+            return Defaults(parallel: c.parallel, cfgScale: s.cfgScale, temperature: s.temperature, topK: s.topK, topP: s.topP,
+                            fps: image ? nil : VideoFrames.defaultFPS, frames: image ? nil : shape?.frames, count: image ? 1 : nil,
+                            width: shape?.width, height: shape?.height)
         }
     }
 
