@@ -3,7 +3,7 @@ import Foundation
 import PARVideo
 
 /// `par-video merge`: joins the shards of one batch run into one run folder
-/// (manifest.jsonl, labels.csv, run.json) and checks that every clip of the
+/// (manifest.jsonl, labels.csv, run.json, an image run's samples.npz) and checks that every clip of the
 /// run is there exactly once (RunMerge).
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,9 +40,10 @@ struct MergeCommand: ParsableCommand {
         }
         if json {
             try JSONReport.print(["output": s.output.path, "clips": s.clips, "shards": s.shards, "copied": s.copied,
-                                  "manifest": s.files.manifest.path, "labels": s.files.labels.path])
+                                  "manifest": s.files.manifest.path, "labels": s.files.labels.path]
+                                 .merging(s.npz.map { ["npz": $0.path] } ?? [:]) { a, _ in a })
         } else if !quiet {
-            print("\(s.output.path): \(s.clips) clips from \(s.shards) shard\(s.shards > 1 ? "s" : ""), none missing or doubled; manifest.jsonl and labels.csv written")
+            print("\(s.output.path): \(s.clips) clips from \(s.shards) shard\(s.shards > 1 ? "s" : ""), none missing or doubled; manifest.jsonl, labels.csv\(s.npz == nil ? "" : " and samples.npz") written")
         }
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Joins the shards of one batch run into one run folder (manifest.jsonl,
-/// labels.csv, run.json), after checking that every clip of the run is there
+/// labels.csv, run.json, and an image run's samples.npz), after checking that every clip of the run is there
 /// exactly once with its files. Nothing is written (no shard's torn manifest
 /// line repaired either) until every check has passed.
 public enum RunMerge {
@@ -11,6 +11,8 @@ public enum RunMerge {
         /// Clips linked or copied in from other folders.
         public let copied: Int
         public let files: RunFiles
+        /// An image run's merged sample batch: every image in clip order, as an unsharded run writes it.
+        public let npz: URL?
     }
 
     /// `sources`: the folders holding the shards; `output`: the merged
@@ -57,8 +59,9 @@ public enum RunMerge {
         let merged = RunFiles(dir: out, shard: .whole)
         let entries = clips.keys.sorted().map { clips[$0]!.entry }
         let copies = try plan(entries, clips: clips, into: out, merged: merged, reference: reference, sources: sources)
-        try write(entries, copies: copies, into: out, merged: merged, reference: reference)
-        return Summary(output: out, clips: entries.count, shards: n, copied: copies.count, files: merged)
+        try write(entries, copies: copies, into: out, merged: merged, reference: reference, format: format)
+        return Summary(output: out, clips: entries.count, shards: n, copied: copies.count, files: merged,
+                       npz: format == .png ? merged.npz : nil)
     }
 
     static func fail(_ text: String) -> BatchError { .failure(text) }
@@ -124,7 +127,9 @@ public enum RunMerge {
                     let diff = reference.differences(from: try RunSettings.read(merged.run), ignoring: ["shard"])
                     guard diff.isEmpty else { throw fail("\(out.path) holds a different run (\(diff.joined(separator: "; ")))") }
                 }
-                for url in [merged.manifest, merged.labels, merged.run] { try AtomicOutput.checkWritable(url) }
+                for url in [merged.manifest, merged.labels, merged.run] + (reference.format == BatchFormat.png.rawValue ? [merged.npz] : []) {
+                    try AtomicOutput.checkWritable(url)
+                }
             } else {
                 try AtomicOutput.checkWritable(out, directory: true)
             }
@@ -149,9 +154,10 @@ public enum RunMerge {
         return copies
     }
 
-    /// Clips (linked, else copied), then manifest, labels, run.json.
+    /// Clips (linked, else copied), an image run's sample batch (from the
+    /// merged PNGs, in clip order), then manifest, labels, run.json.
     static func write(_ entries: [ManifestEntry], copies: [(from: URL, to: URL)], into out: URL,
-                      merged: RunFiles, reference: RunSettings) throws {
+                      merged: RunFiles, reference: RunSettings, format: BatchFormat) throws {
         let fm = FileManager.default
         if !fm.fileExists(atPath: out.path) {
             do { try fm.createDirectory(at: out, withIntermediateDirectories: false) } catch {
@@ -165,6 +171,10 @@ public enum RunMerge {
                         do { try fm.linkItem(at: from, to: tmp) } catch { try fm.copyItem(at: from, to: tmp) }
                     }
                 }
+            }
+            if format == .png {
+                try RunFolder.writeSampleBatch(entries.map { out.appendingPathComponent("\($0.clip).png") }, to: merged.npz,
+                                               width: reference.width, height: reference.height)
             }
             var lines = Data()
             let encoder = JSONEncoder()
