@@ -9,16 +9,25 @@ extension DecodeBenchmark.Preset: ExpressibleByArgument {}
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time the decoder on random weights for n = 1, 4, 16 and B = 1, 8 against the roofline.")
+        abstract: "Time the decoder on random weights for n = 1, 4, 16 and B = 1, 8 against the roofline.",
+        discussion: """
+            The image configs (par-xl, par-xxl, par-3b: the published PAR and LlamaGen ImageNet layouts, 24x24 tokens, \
+            vocab 16384, 1000 classes) also time the VQ-16 decode to 384x384 per row; their defaults are B = 1 and the \
+            paper's CFG and top-k 0. Each run builds one config's weights in memory (PAR-3B: 12.4 GB in f32, 6.2 GB in bf16).
+            Examples:
+              par-video bench --config par-xl --dtype bf16 --threads 2
+              par-video bench --config par-3b --dtype f32 --parallel 16
+            """)
 
-    @Option(name: .long, help: "paper: PAR's UCF-101 model (36 layers, dim 1280, 20 heads, vocab 64000, 5x16x16, 3d); small: 8 layers, dim 256, 8 heads, vocab 1000, 5x8x8.")
+    @Option(name: .long, help: "paper: PAR's UCF-101 model (36 layers, dim 1280, 20 heads, vocab 64000, 5x16x16, 3d); small: 8 layers, dim 256, 8 heads, vocab 1000, 5x8x8; par-xl (36 layers, dim 1280), par-xxl (48, 1536), par-3b (24, 3200): ImageNet 24x24, 2d, with the VQ-16 decode; image-tiny: a quick image stand-in.")
     var config: DecodeBenchmark.Preset = .small
     @Option(name: .long, help: "Use only the first L layers (shortens paper-scale runs).") var layers: Int?
     @Option(name: .long, help: "Weight dtype: f32, f16 or bf16.") var dtype: String = "f32"
     @Option(name: .long, parsing: .upToNextOption, help: "Tokens per step to run.") var parallel: [Int] = [1, 4, 16]
-    @Option(name: .long, parsing: .upToNextOption, help: "Clips per batch to run.") var batch: [Int] = [1, 8]
-    @Option(name: .long, help: "CFG scale of the benchmark (1 = no unconditional batch); PAR's paper setting.") var cfg: Float = 1.15
-    @Option(name: .long, help: "Top-k of the benchmark's sampler; PAR's paper setting.") var topK: Int = 8000
+    @Option(name: .long, parsing: .upToNextOption, help: "Clips (images) per batch to run. (default: 1 8; image configs 1)") var batch: [Int] = []
+    @Option(name: .long, help: "CFG scale of the benchmark (1 = no unconditional batch). (default: the paper's for the config: 1.15 UCF-101, 1.5 XL, 1.435 XXL, 1.345 3B)")
+    var cfg: Float?
+    @Option(name: .long, help: "Top-k of the benchmark's sampler. (default: the paper's: 8000 UCF-101, 0 = all for images)") var topK: Int?
     @Option(name: .long, help: ArgumentHelp("Compute threads, 1...1024. (default: the CPUs this process may run on, \(ThreadCount.available) here)", valueName: "N"))
     var threads: Int?
     @Option(name: .long, help: "Runs of each (n, B); the row shows the run with the median share and the range of all.") var repeats: Int = 1
@@ -28,7 +37,7 @@ struct BenchCommand: ParsableCommand {
         try ThreadCount.check(threads)
         if let b = batch.first(where: { $0 < 1 }) { throw ValidationError("--batch \(b): must be at least 1") }
         if let n = parallel.first(where: { $0 < 1 }) { throw ValidationError("--parallel \(n): must be at least 1") }
-        do { try SamplingOptions(cfgScale: cfg, topK: topK).validate() } catch let e as SamplingError { throw ValidationError(e.description) }
+        do { try SamplingOptions(cfgScale: cfg ?? config.cfgScale, topK: topK ?? config.topK).validate() } catch let e as SamplingError { throw ValidationError(e.description) }
         guard ["f32", "f16", "bf16"].contains(dtype) else { throw ValidationError("--dtype must be f32, f16 or bf16") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be >= 1") }
         if let layers, !(1...config.config.nLayer).contains(layers) { throw ValidationError("--layers must be in 1...\(config.config.nLayer)") }
@@ -41,7 +50,8 @@ struct BenchCommand: ParsableCommand {
         let fullLayers = c.nLayer
         if let layers { c.nLayer = layers }
         let dt: DType = ["f32": .f32, "f16": .f16, "bf16": .bf16][dtype]!
-        try DecodeBenchmark.table(c, name: config.rawValue, fullLayers: fullLayers, dtype: dt, parallel: parallel, batch: batch,
-                                  cfg: cfg, topK: topK, repeats: repeats)
+        try DecodeBenchmark.table(c, name: config.rawValue, fullLayers: fullLayers, dtype: dt, parallel: parallel,
+                                  batch: batch.isEmpty ? config.batches : batch, cfg: cfg ?? config.cfgScale, topK: topK ?? config.topK,
+                                  repeats: repeats, vq: config.vq)
     }
 }

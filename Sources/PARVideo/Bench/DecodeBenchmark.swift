@@ -6,21 +6,27 @@ import COpenBLAS
 public enum DecodeBenchmark {
     public enum Preset: String, CaseIterable, Sendable {
         case paper, small
+        /// Class-to-image layouts (ImageBenchmark.swift).
+        case parXL = "par-xl", parXXL = "par-xxl", par3B = "par-3b", imageTiny = "image-tiny"
 
-        /// paper: PAR's UCF-101 model; small: a quick stand-in.
+        /// paper: PAR's UCF-101 model; small: a quick stand-in; the image presets' GPTs.
         public var config: GPTConfig {
-            switch self {
+            if let c = imageConfig { return c }
+            return switch self {
             case .paper: GPTConfig(dim: 1280, nLayer: 36, nHead: 20, vocabSize: 64000, numClasses: 101, cube: [5, 16, 16], parallel: 16, rope: .threeD)
-            case .small: GPTConfig(dim: 256, nLayer: 8, nHead: 8, vocabSize: 1000, numClasses: 101, cube: [5, 8, 8], parallel: 16, rope: .threeD)
+            default: GPTConfig(dim: 256, nLayer: 8, nHead: 8, vocabSize: 1000, numClasses: 101, cube: [5, 8, 8], parallel: 16, rope: .threeD)
             }
         }
     }
 
     /// Times every (n, B) of `parallel` x `batch` on `c` (its first `layers`
     /// of `fullLayers` layers); every pair is checked before any work, so a
-    /// batch that cannot fit fails at once.
+    /// batch that cannot fit fails at once. With `vq` (an image model) each
+    /// row also decodes its first image with seeded VQ weights of the same
+    /// precision. One GPT's weights are held, whatever the rows.
     public static func table(_ c: GPTConfig, name: String, fullLayers: Int, dtype dt: DType, parallel: [Int], batch: [Int],
-                             cfg: Float, topK: Int, repeats: Int, emit: (String) -> Void = { print($0); fflush(nil) }) throws {
+                             cfg: Float, topK: Int, repeats: Int, vq vqConfig: VQConfig? = nil,
+                             emit: (String) -> Void = { print($0); fflush(nil) }) throws {
         var c = c
         c.parallel = parallel.max() ?? 16
         try c.validate()
@@ -34,7 +40,9 @@ public enum DecodeBenchmark {
             }
         }
 
+        try InputLimits.checkMemory(randomWeightBytes(c, dtype: dt), for: "bench: the random \(dt.rawValue) weights of \(name)")
         let weights = GPTWeights(randomFor: c, dtype: dt)
+        let vq = try vqConfig.map { try VQImageTokenizer(config: $0, weights: SeededVQWeights(seed: 1, bf16: dt != .f32), decoderOnly: true) }
         let N = c.tokensPerClip
         emit("# par-video bench: \(name), \(c.nLayer)\(c.nLayer < fullLayers ? " of \(fullLayers)" : "") layers, dim \(c.dim), heads \(c.nHead), vocab \(c.vocabSize), cube \(c.cube.map(String.init).joined(separator: "x")), \(dt.rawValue) weights, \(threads) threads, OpenBLAS core \(OpenBLASCore.name)")
         emit("# weights streamed per step: \(String(format: "%.1f", Double(weights.streamedBytes) / 1e6)) MB; CFG \(cfg), top-k \(topK)")
@@ -42,10 +50,15 @@ public enum DecodeBenchmark {
         emit("# after it (the higher of the two: the machine's bandwidth and sgemm rate drift by up to 40% within minutes here),")
         emit("# and CPU-normalised ones (time = process CPU time / threads, ceilings likewise): what it reaches with the cores to itself.")
         emit("# CPU = process CPU time / (wall x threads). bound = max(weight bytes x steps / bandwidth, FLOPs / sgemm rate).")
+        if let vq {
+            let side = vq.config.upsample
+            emit("# s/clip is seconds of tokens per image; decode: one \(c.cube[2] * side)x\(c.cube[1] * side) VQ decode (seeded \(dt == .f32 ? "f32" : "bf16") kernels), "
+                 + "its bound = decoder FLOPs / conv sgemm rate (wall); s/image = tokens + decode.")
+        }
         emit("")
-        let rangeHeader = repeats > 1 ? " share of \(repeats) runs |" : ""
+        let rangeHeader = (repeats > 1 ? " share of \(repeats) runs |" : "") + (vq == nil ? "" : " decode s | decode bound s | decode share | s/image |")
         emit("| n | B | steps | ms/step | s/clip | tokens/s | peak RSS | GB/s | GFLOP/s | bound s | share | CPU | ms/step (cpu) | GB/s (cpu) | GFLOP/s (cpu) | share (cpu) |" + rangeHeader)
-        emit("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" + (repeats > 1 ? "---|" : ""))
+        emit("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" + (repeats > 1 ? "---|" : "") + (vq == nil ? "" : "---|---|---|---|"))
         for n in parallel {
             for b in batch {
                 var cn = c
@@ -67,13 +80,14 @@ public enum DecodeBenchmark {
                     flopCount += 2 * (params - headParams) * rows + 2 * headParams * guided + 4 * keys * Double(c.dim * c.nLayer)
                 }
                 let bytes = Double(weights.streamedBytes) * Double(gen.steps)
-                var runs: [(share: Double, line: String)] = []
+                var runs: [(share: Double, line: String, seconds: Double)] = []
+                var first: TokenCube?
                 var after = (bw: Roofline.bandwidth(), flops: Roofline.sgemmFlops())
                 for _ in 0..<repeats {
                     let before = after
                     Roofline.resetPeakMemory()
                     let cpu0 = Roofline.cpuSeconds(), t0 = Date()
-                    _ = try gen.generate(actions: (0..<b).map { $0 % c.numClasses }, options: options)
+                    first = try gen.generate(actions: (0..<b).map { $0 % c.numClasses }, options: options).first
                     let secs = Date().timeIntervalSince(t0), cpu = Roofline.cpuSeconds() - cpu0
                     let peak = Double(Roofline.peakMemory()) / 1e9
                     after = (bw: Roofline.bandwidth(), flops: Roofline.sgemmFlops())
@@ -86,11 +100,17 @@ public enum DecodeBenchmark {
                                  n, b, gen.steps, secs * 1000 / Double(gen.steps), secs / Double(b),
                                  Double(b * N) / secs, peak, bw.wall / 1e9, flops.wall / 1e9, bound, 100 * bound / secs,
                                  100 * cpuTime / secs, cpuTime * 1000 / Double(gen.steps), bw.cpu / 1e9, flops.cpu / 1e9,
-                                 100 * boundCPU / cpuTime)))
+                                 100 * boundCPU / cpuTime), secs / Double(b)))
                 }
                 let sorted = runs.sorted { $0.share < $1.share }
                 let range = repeats > 1 ? String(format: " %.0f-%.0f%% |", 100 * sorted.first!.share, 100 * sorted.last!.share) : ""
-                emit(sorted[(sorted.count - 1) / 2].line + range)
+                let median = sorted[(sorted.count - 1) / 2]
+                var decode = ""
+                if let vq, let first {
+                    let d = try timeDecode(vq, first)
+                    decode = String(format: " %.2f | %.2f | %.0f%% | %.2f |", d.seconds, d.bound, 100 * d.bound / d.seconds, median.seconds + d.seconds)
+                }
+                emit(median.line + range + decode)
             }
         }
     }
