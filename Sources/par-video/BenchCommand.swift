@@ -15,7 +15,7 @@ struct BenchCommand: ParsableCommand {
             vocab 16384, 1000 classes) also time the VQ-16 decode to 384x384 per row; their defaults are B = 1 and the \
             paper's CFG and top-k 0. Each run builds one config's weights in memory (PAR-3B: 12.4 GB in f32, 6.2 GB in bf16).
             Examples:
-              par-video bench --config par-xl --dtype bf16 --threads 2
+              par-video bench --config par-xl --dtype bf16 --threads 2 --peer par-xl-official.json   (tools/bench/bench_par_official.py)
               par-video bench --config par-3b --dtype f32 --parallel 16
             """)
 
@@ -31,6 +31,8 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Compute threads, 1...1024. (default: the CPUs this process may run on, \(ThreadCount.available) here)", valueName: "N"))
     var threads: Int?
     @Option(name: .long, help: "Runs of each (n, B); the row shows the run with the median share and the range of all.") var repeats: Int = 1
+    @Option(name: .long, help: ArgumentHelp("Image configs: the official code's figures (tools/bench/bench_par_official.py --json-out, same size) to print beside these.", valueName: "FILE"))
+    var peer: String?
     @Flag(name: .long, help: "Instead: time the matrix-product kernels alone on a 64000 x 1280 matrix.") var kernels = false
 
     func validate() throws {
@@ -41,6 +43,7 @@ struct BenchCommand: ParsableCommand {
         guard ["f32", "f16", "bf16"].contains(dtype) else { throw ValidationError("--dtype must be f32, f16 or bf16") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be >= 1") }
         if let layers, !(1...config.config.nLayer).contains(layers) { throw ValidationError("--layers must be in 1...\(config.config.nLayer)") }
+        if let peer { try checkInput(peer, option: "--peer", allow: [.file]) }
     }
 
     func run() throws {
@@ -50,8 +53,11 @@ struct BenchCommand: ParsableCommand {
         let fullLayers = c.nLayer
         if let layers { c.nLayer = layers }
         let dt: DType = ["f32": .f32, "f16": .f16, "bf16": .bf16][dtype]!
-        try DecodeBenchmark.table(c, name: config.rawValue, fullLayers: fullLayers, dtype: dt, parallel: parallel,
+        let figures: PeerFigures?
+        do { figures = try peer.map { try PeerFigures.read($0, preset: config, dtype: dt) } } catch let e as WeightsError { throw ValidationError(e.description) }
+        let rows = try DecodeBenchmark.table(c, name: config.rawValue, fullLayers: fullLayers, dtype: dt, parallel: parallel,
                                   batch: batch.isEmpty ? config.batches : batch, cfg: cfg ?? config.cfgScale, topK: topK ?? config.topK,
                                   repeats: repeats, vq: config.vq)
+        figures?.comparison(rows, dtype: dt)
     }
 }

@@ -57,4 +57,37 @@ final class ImageBenchTests: XCTestCase {
         XCTAssertTrue(r.out.contains("CFG 1.5, top-k 0"), r.out)
         XCTAssertTrue(r.out.contains("one 16x16 VQ decode"), r.out)
     }
+
+    /// --peer: the official code's figures beside these, per n, at the same precision; a file for
+    /// another size or precision, or not that JSON, is one line and exit 2 before any work.
+    func testPeerFiguresBesideTheTable() throws {
+        let dir = try scratchFolder()
+        func peer(_ name: String, size: String = "tiny", mode: String = "fp32") throws {
+            let row = #"{"parallel": 1, "mode": "\#(mode)", "tokens_seconds": 0.5, "decode_seconds": 0.25, "seconds_per_image": 0.75}"#
+            try Data(#"{"schema": 1, "peer": "official PAR, pytorch 2", "size": "\#(size)", "threads": 2, "rows": [\#(row)]}"#.utf8)
+                .write(to: dir.appendingPathComponent(name))
+        }
+        try peer("ok.json")
+        let r = try runParVideo(["bench", "--config", "image-tiny", "--parallel", "1", "--threads", "1", "--peer", "ok.json"], in: dir,
+                                shell: "timeout 300")
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.out.contains("# beside official PAR, pytorch 2 (fp32)"), r.out)
+        XCTAssertTrue(r.out.contains("| 1 | 0.50 | 0.25 | 0.75 | "), r.out)
+        try peer("xl.json", size: "XL")
+        try peer("bf16.json", mode: "bf16")
+        try Data("[1, 2]".utf8).write(to: dir.appendingPathComponent("bad.json"))
+        for (args, needle) in [(["--peer", "xl.json"], "figures of size XL, this config is tiny"),
+                               (["--peer", "bf16.json"], "no fp32 rows for --dtype f32"),
+                               (["--peer", "bad.json"], "not the JSON of tools/bench/bench_par_official.py"),
+                               (["--peer", "none.json"], "none.json: no such file")] {
+            let bad = try runParVideo(["bench", "--config", "image-tiny", "--threads", "1"] + args, in: dir)
+            XCTAssertEqual(bad.code, 2, "\(args): \(bad.err)")
+            XCTAssertEqual(bad.err.split(separator: "\n").count, 1, bad.err)
+            XCTAssertTrue(bad.err.contains(needle), "\(args): \(bad.err)")
+            XCTAssertFalse(bad.out.contains("| n |"), "\(args): the table ran")
+        }
+        let video = try runParVideo(["bench", "--config", "small", "--peer", "ok.json"], in: dir)
+        XCTAssertEqual(video.code, 2)
+        XCTAssertTrue(video.err.contains("a peer is for the image configs"), video.err)
+    }
 }

@@ -24,9 +24,10 @@ public enum DecodeBenchmark {
     /// batch that cannot fit fails at once. With `vq` (an image model) each
     /// row also decodes its first image with seeded VQ weights of the same
     /// precision. One GPT's weights are held, whatever the rows.
+    @discardableResult
     public static func table(_ c: GPTConfig, name: String, fullLayers: Int, dtype dt: DType, parallel: [Int], batch: [Int],
                              cfg: Float, topK: Int, repeats: Int, vq vqConfig: VQConfig? = nil,
-                             emit: (String) -> Void = { print($0); fflush(nil) }) throws {
+                             emit: (String) -> Void = { print($0); fflush(nil) }) throws -> [Row] {
         var c = c
         c.parallel = parallel.max() ?? 16
         try c.validate()
@@ -59,6 +60,7 @@ public enum DecodeBenchmark {
         let rangeHeader = (repeats > 1 ? " share of \(repeats) runs |" : "") + (vq == nil ? "" : " decode s | decode bound s | decode share | s/image |")
         emit("| n | B | steps | ms/step | s/clip | tokens/s | peak RSS | GB/s | GFLOP/s | bound s | share | CPU | ms/step (cpu) | GB/s (cpu) | GFLOP/s (cpu) | share (cpu) |" + rangeHeader)
         emit("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" + (repeats > 1 ? "---|" : "") + (vq == nil ? "" : "---|---|---|---|"))
+        var rows: [Row] = []
         for n in parallel {
             for b in batch {
                 var cn = c
@@ -105,14 +107,22 @@ public enum DecodeBenchmark {
                 let sorted = runs.sorted { $0.share < $1.share }
                 let range = repeats > 1 ? String(format: " %.0f-%.0f%% |", 100 * sorted.first!.share, 100 * sorted.last!.share) : ""
                 let median = sorted[(sorted.count - 1) / 2]
-                var decode = ""
+                var decode = "", decodeSeconds: Double?
                 if let vq, let first {
                     let d = try timeDecode(vq, first)
+                    decodeSeconds = d.seconds
                     decode = String(format: " %.2f | %.2f | %.0f%% | %.2f |", d.seconds, d.bound, 100 * d.bound / d.seconds, median.seconds + d.seconds)
                 }
                 emit(median.line + range + decode)
+                rows.append(Row(parallel: n, batch: b, seconds: median.seconds, decodeSeconds: decodeSeconds))
             }
         }
+        return rows
+    }
+
+    /// One row's figures: seconds of tokens per clip (image) at the median share, and an image's decode.
+    public struct Row: Sendable {
+        public let parallel: Int, batch: Int, seconds: Double, decodeSeconds: Double?
     }
 
     /// GB/s of weights streamed by `matmul` for a few rows, per dtype, and

@@ -73,3 +73,65 @@ extension DecodeBenchmark {
         return (seconds, vq.config.decoderFLOPs(h: cube.H, w: cube.W) / rate)
     }
 }
+
+/// The official PAR code's figures at an image config, as
+/// tools/bench/bench_par_official.py writes them (--json-out), for `bench --peer`.
+public struct PeerFigures: Decodable, Sendable {
+    public struct Row: Decodable, Sendable {
+        public let parallel: Int, mode: String
+        public let tokensSeconds: Double, decodeSeconds: Double, secondsPerImage: Double
+    }
+    public let size: String
+    public let peer: String?
+    public let rows: [Row]
+
+    /// The file at `path` (at most 1 MB), for `preset` at `dtype`: a peer of another size, or without a row
+    /// of that precision, is refused before any work.
+    public static func read(_ path: String, preset: DecodeBenchmark.Preset, dtype: DType) throws -> PeerFigures {
+        func fail(_ s: String) -> WeightsError { WeightsError("--peer \(path): \(s)") }
+        guard let size = preset.officialSize else { throw fail("a peer is for the image configs (par-xl, par-xxl, par-3b)") }
+        let data: Data
+        do { data = try InputFile.read(path, limit: 1 << 20) } catch let e as InputFileError { throw fail(e.description) }
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        let figures: PeerFigures
+        do { figures = try d.decode(PeerFigures.self, from: data) } catch {
+            throw fail("not the JSON of tools/bench/bench_par_official.py --json-out (\(type(of: error)))")
+        }
+        guard figures.size == size else { throw fail("figures of size \(figures.size), this config is \(size)") }
+        let mode = dtype == .f32 ? "fp32" : dtype == .bf16 ? "bf16" : "none"
+        guard figures.rows.contains(where: { $0.mode == mode }) else { throw fail("no \(mode) rows for --dtype \(dtype.rawValue.lowercased())") }
+        for r in figures.rows where !(r.tokensSeconds.isFinite && r.tokensSeconds > 0 && r.decodeSeconds.isFinite && r.decodeSeconds >= 0) {
+            throw fail("n = \(r.parallel) \(r.mode): seconds must be finite and positive")
+        }
+        return figures
+    }
+
+    /// par-video's rows beside the peer's of the same n and precision: seconds per image and the speed-up.
+    public func comparison(_ rows: [DecodeBenchmark.Row], dtype: DType, emit: (String) -> Void = { print($0) }) {
+        let mode = dtype == .f32 ? "fp32" : "bf16"
+        emit("")
+        emit("# beside \(peer ?? "the official code") (\(mode)), batch 1 with CFG; s/image = tokens + decode")
+        emit("| n | official tokens s | official decode s | official s/image | par-video s/image | speed-up (tokens) | speed-up (image) |")
+        emit("|---|---|---|---|---|---|---|")
+        for r in rows where r.batch == 1 {
+            guard let p = self.rows.first(where: { $0.parallel == r.parallel && $0.mode == mode }) else { continue }
+            let mine = r.seconds + (r.decodeSeconds ?? 0)
+            emit(String(format: "| %d | %.2f | %.2f | %.2f | %.2f | %.1fx | %.1fx |", r.parallel, p.tokensSeconds, p.decodeSeconds,
+                        p.secondsPerImage, mine, p.tokensSeconds / max(r.seconds, 1e-9), p.secondsPerImage / max(mine, 1e-9)))
+        }
+    }
+}
+
+extension DecodeBenchmark.Preset {
+    /// The official code's name of the size (bench_par_official.py --size).
+    public var officialSize: String? {
+        switch self {
+        case .parXL: return "XL"
+        case .parXXL: return "XXL"
+        case .par3B: return "3B"
+        case .imageTiny: return "tiny"
+        case .paper, .small: return nil
+        }
+    }
+}
