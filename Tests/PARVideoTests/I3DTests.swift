@@ -82,6 +82,48 @@ final class I3DTests: XCTestCase {
         XCTAssertEqual(try tinyLogits().flatMap { $0 }, runs["default"], "one thread differs from two")
     }
 
+    /// The explicit im2col (one copy per inside run of taps) equals the per-tap
+    /// table of input pixels, padding as zeros, on edges, strides and a slice.
+    func testExplicitGatherMatchesTapTable() {
+        let (t, h, w, stride, cin) = (5, 9, 11, 6, 3)
+        let input = (0..<(t * h * w * stride)).map { Float($0 % 97) + 1 }
+        for (size, step) in [((3, 7, 7), (2, 2, 2)), ((1, 3, 3), (1, 1, 1)), ((2, 2, 3), (1, 2, 3))] {
+            let pads = (size.0 / 2, size.1 / 2, size.2 / 2)
+            let out = ((t - 1) / step.0 + 1, (h - 1) / step.1 + 1, (w - 1) / step.2 + 1)
+            let grid = ZeroPaddedTaps(input: (t, h, w), output: out, size: size, stride: step, pads: pads)
+            let n = out.0 * out.1 * out.2, k = grid.taps * cin
+            let zero = [Float](repeating: 0, count: cin)
+            input.withUnsafeBufferPointer { xb in
+                let base = xb.baseAddress! + 2
+                var cols = [Float](repeating: -1, count: n * k)
+                cols.withUnsafeMutableBufferPointer { grid.gather(base, pixelStride: stride, cin: cin, from: 0, count: n, into: $0.baseAddress!) }
+                var table = [UnsafeRawPointer?](repeating: nil, count: n * grid.taps)
+                zero.withUnsafeBufferPointer { z in
+                    table.withUnsafeMutableBufferPointer {
+                        grid.fill(UnsafeRawPointer(base), pixelBytes: stride * 4, zero: UnsafeRawPointer(z.baseAddress!), from: 0, count: n, into: $0.baseAddress!)
+                    }
+                    var expected = [Float]()
+                    for e in table { let p = e!.assumingMemoryBound(to: Float.self); for c in 0..<cin { expected.append(p[c]) } }
+                    XCTAssertEqual(cols, expected, "size \(size) stride \(step)")
+                }
+                // Dense rows (the stem's case) take the one-copy runs.
+                let dense = (0..<(t * h * w * cin)).map { Float($0 % 89) + 1 }
+                dense.withUnsafeBufferPointer { db in
+                    var a = [Float](repeating: -1, count: n * k)
+                    a.withUnsafeMutableBufferPointer { grid.gather(db.baseAddress!, pixelStride: cin, cin: cin, from: 0, count: n, into: $0.baseAddress!) }
+                    zero.withUnsafeBufferPointer { z in
+                        table.withUnsafeMutableBufferPointer {
+                            grid.fill(UnsafeRawPointer(db.baseAddress!), pixelBytes: cin * 4, zero: UnsafeRawPointer(z.baseAddress!), from: 0, count: n, into: $0.baseAddress!)
+                        }
+                    }
+                    var expected = [Float]()
+                    for e in table { let p = e!.assumingMemoryBound(to: Float.self); for c in 0..<cin { expected.append(p[c]) } }
+                    XCTAssertEqual(a, expected, "dense, size \(size) stride \(step)")
+                }
+            }
+        }
+    }
+
     func testRefusesMismatchedWidths() throws {
         // The fixture's kernels chain; a file whose stem is missing must not load.
         let dir = try scratchFolder()

@@ -54,8 +54,18 @@ final class I3DConv: @unchecked Sendable {
     let bias: [Float]
     private let kernel: CausalConv3D.Kernel   // .f32 or .blas, never bf16
 
-    /// Output positions per block (a multiple of the kernels' 6-row tile).
-    static let blockRows = 48
+    /// Output positions per block: multiples of the kernels' 6-row tile, as
+    /// many as keep four blocks per thread, between these bounds. Longer blocks
+    /// reuse each packed kernel slice over more rows; the bounds keep the
+    /// stem's explicit im2col block in L2. Every output sums its taps in the
+    /// same order whatever the block length, so results do not depend on it.
+    static let minBlockRows = 48, maxBlockRows = 192
+
+    static func blockRows(positions: Int, explicit: Bool) -> Int {
+        if explicit { return minBlockRows }
+        let share = positions / (4 * Parallel.threads) / 6 * 6
+        return min(maxBlockRows, max(minBlockRows, share))
+    }
     /// Below this many input channels the im2col is explicit (taps folded into
     /// the depth): the stem's 3 channels would waste the 16-wide tiles.
     nonisolated(unsafe) static var implicitMinChannels = 16
@@ -93,11 +103,11 @@ final class I3DConv: @unchecked Sendable {
         let grid = ZeroPaddedTaps(input: (x.t, x.h, x.w), output: o, size: size, stride: stride,
                                   pads: (samePadding(x.t, size.t, stride.t).before, samePadding(x.h, size.h, stride.h).before,
                                          samePadding(x.w, size.w, stride.w).before))
-        let rows = Self.blockRows
-        let blocks = (positions + rows - 1) / rows
         let zeros = [Float](repeating: 0, count: cin)
         let implicit: Bool
         if case .f32 = kernel, cin >= Self.implicitMinChannels { implicit = true } else { implicit = false }
+        let rows = Self.blockRows(positions: positions, explicit: !implicit)
+        let blocks = (positions + rows - 1) / rows
         zeros.withUnsafeBufferPointer { zp in
             let zero = zp.baseAddress!
             Parallel.forEach(blocks) { b in
@@ -113,7 +123,7 @@ final class I3DConv: @unchecked Sendable {
                     let k = depth
                     let cols = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
                     defer { cols.deallocate() }
-                    grid.gather(x.base, pixelStride: x.stride, cin: cin, zero: zero, from: p0, count: n, into: cols)
+                    grid.gather(x.base, pixelStride: x.stride, cin: cin, from: p0, count: n, into: cols)
                     switch kernel {
                     case .f32:
                         // Taps folded into the depth: one "tap" of depth k per row.
@@ -131,7 +141,8 @@ final class I3DConv: @unchecked Sendable {
                 if relu {
                     for i in 0..<n {
                         let r = c + i * ldc
-                        for j in 0..<cout where r[j] < 0 { r[j] = 0 }
+                        // max, not a guarded store, so the loop vectorises.
+                        for j in 0..<cout { r[j] = max(r[j], 0) }
                     }
                 }
             }

@@ -37,7 +37,7 @@ private func maxPoolAxis(_ x: FeatureMap, axis: Int, k: Int, s: Int) -> FeatureM
         if hi - lo > 1 {
             for i in (lo + 1)..<hi {
                 let r = src + (a * n + i) * inner
-                for j in 0..<inner where r[j] > d[j] { d[j] = r[j] }
+                for j in 0..<inner { d[j] = max(d[j], r[j]) }
             }
         }
     }

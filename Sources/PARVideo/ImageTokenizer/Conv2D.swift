@@ -82,12 +82,9 @@ final class Conv2D {
 
     private func blasForward(_ x: Activation, _ g: Geometry, _ w: UnsafeMutablePointer<Float>, _ out: Activation) {
         let grid = tapGrid(g), cin = cin
-        let zero = [Float](repeating: 0, count: cin)
-        zero.withUnsafeBufferPointer { z in
-            CausalConv3D.blasGEMM(positions: g.ho * g.wo, k: grid.taps * cin, cout: cout, w: w, out: out.data,
-                                  direct: isPointwise ? UnsafePointer(x.data) : nil) {
-                grid.gather(x.data, pixelStride: cin, cin: cin, zero: z.baseAddress!, from: $1, count: $2, into: $0)
-            }
+        CausalConv3D.blasGEMM(positions: g.ho * g.wo, k: grid.taps * cin, cout: cout, w: w, out: out.data,
+                              direct: isPointwise ? UnsafePointer(x.data) : nil) {
+            grid.gather(x.data, pixelStride: cin, cin: cin, from: $1, count: $2, into: $0)
         }
     }
 }

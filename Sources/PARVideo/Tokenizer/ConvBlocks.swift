@@ -144,12 +144,38 @@ struct ZeroPaddedTaps {
         }
     }
 
-    /// Explicit im2col rows of `taps * cin` floats (zeros in the padding).
-    func gather(_ base: UnsafePointer<Float>, pixelStride: Int, cin: Int, zero: UnsafePointer<Float>, from: Int, count: Int,
+    /// Explicit im2col rows of `taps * cin` floats (zeros in the padding). Each
+    /// run of `size.w` taps that lies inside a dense row is one copy, not one
+    /// per tap: the I3D stem's 3 channels made per-tap copies its main cost.
+    func gather(_ base: UnsafePointer<Float>, pixelStride: Int, cin: Int, from: Int, count: Int,
                 into cols: UnsafeMutablePointer<Float>) {
-        let table = UnsafeMutablePointer<UnsafeRawPointer?>.allocate(capacity: count * taps)
-        defer { table.deallocate() }
-        fill(UnsafeRawPointer(base), pixelBytes: pixelStride * 4, zero: UnsafeRawPointer(zero), from: from, count: count, into: table)
-        for e in 0..<(count * taps) { (cols + e * cin).update(from: table[e]!.assumingMemoryBound(to: Float.self), count: cin) }
+        let run = size.w * cin
+        var dst = cols
+        for p in from..<(from + count) {
+            let to = p / (output.h * output.w), yo = (p / output.w) % output.h, xo = p % output.w
+            let x0 = xo * stride.w - pads.w
+            let whole = pixelStride == cin && x0 >= 0 && x0 + size.w <= input.w
+            for dt in 0..<size.t {
+                let tt = to * stride.t + dt - pads.t
+                for dh in 0..<size.h {
+                    let yy = yo * stride.h + dh - pads.h
+                    if tt < 0 || tt >= input.t || yy < 0 || yy >= input.h {
+                        dst.update(repeating: 0, count: run)
+                    } else {
+                        let row = base + (tt * input.h + yy) * input.w * pixelStride
+                        if whole {
+                            dst.update(from: row + x0 * cin, count: run)
+                        } else {
+                            for dw in 0..<size.w {
+                                let xx = x0 + dw, d = dst + dw * cin
+                                if xx >= 0 && xx < input.w { d.update(from: row + xx * pixelStride, count: cin) }
+                                else { d.update(repeating: 0, count: cin) }
+                            }
+                        }
+                    }
+                    dst += run
+                }
+            }
+        }
     }
 }
