@@ -20,24 +20,16 @@ Compare with `par-video tokens` on the converted bundle (docs/CONVERTING.md);
 BENCHMARKS.md ("PAR-XL at full geometry") records the result.
 """
 import argparse
-import importlib.util
 import os
 import sys
 import time
 
 import numpy as np
 
+from tools.bench.bench_par_official import load
 from tools.reference.par_sequence import from_par
 
 GRID = 24
-
-
-def load(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def main():
