@@ -26,6 +26,8 @@ DEC_STEPS=${DEC_STEPS:-20000}
 THREADS=${THREADS:-2}   # 1 while the machine is busy with other work: a 2-thread region waits for its slower thread
 log() { echo "$(date -u +%H:%M:%S) pipeline: $*"; }
 
+# The rendered clips, named by the data version (tools/train/clip_cache.py).
+CLIPS="runs/data/train_v$(python3 -c 'from tools.train import synthaction; print(synthaction.VERSION)')_$TRAIN_CLIPS.npy"
 log "rendering $TRAIN_CLIPS training clips once (runs/data)"
 python3 -m tools.train.clip_cache --split train --count "$TRAIN_CLIPS" >> runs/clip_cache.log 2>&1
 log "tokenizer to $TOK_STEPS steps"
@@ -35,7 +37,7 @@ fi
 [ -f "$TOK_INIT" ] && TOK_ARGS="$TOK_ARGS --init $TOK_INIT"
 # shellcheck disable=SC2086
 python3 -m tools.train.train_tokenizer --steps "$TOK_STEPS" --full-steps "$TOK_STEPS" $TOK_ARGS \
-    --cache "runs/data/train_v$(python3 -c 'from tools.train import synthaction; print(synthaction.VERSION)')_$TRAIN_CLIPS.npy" --threads "$THREADS" --eval-every 1000 --eval-clips 64 >> runs/tokenizer.log 2>&1
+    --cache "$CLIPS" --threads "$THREADS" --eval-every 1000 --eval-clips 64 >> runs/tokenizer.log 2>&1
 half=$(( (TRAIN_CLIPS / 2 + 1009) / 1010 * 1010 ))   # chunk-aligned split point
 log "encoding $TRAIN_CLIPS training clips (two encoders), then 1010 held-out ones"
 python3 -m tools.train.encode_synthaction --split train --start 0 --count "$half" >> runs/encode.log 2>&1 &
@@ -47,7 +49,7 @@ if [ "$DEC_STEPS" -gt "$TOK_STEPS" ]; then
     log "tokenizer decoder to $DEC_STEPS steps (encoder frozen) beside gpt n=1"
     # shellcheck disable=SC2086
     python3 -m tools.train.train_tokenizer --steps "$DEC_STEPS" --full-steps "$DEC_STEPS" $TOK_ARGS --freeze-encoder \
-        --cache "runs/data/train_v$(python3 -c 'from tools.train import synthaction; print(synthaction.VERSION)')_$TRAIN_CLIPS.npy" --threads 1 --eval-every 1000 --eval-clips 64 >> runs/tokenizer.log 2>&1 &
+        --cache "$CLIPS" --threads 1 --eval-every 1000 --eval-clips 64 >> runs/tokenizer.log 2>&1 &
     GPT_THREADS=1
 else
     GPT_THREADS=$THREADS

@@ -27,7 +27,7 @@ public final class ImagePipeline {
         let entry = try bundle.gpt(parallel: parallel)
         config = entry.config
         guard let vq = bundle.vq else { throw PipelineError("\(bundle.path): the bundle has no vq2d image tokenizer") }
-        guard config.rope == .twoD, config.cube[0] == 1 else {
+        guard config.makesImages else {
             throw WeightsError("\(entry.file.path): a \(config.cube.map(String.init).joined(separator: "x")) \(config.rope.rawValue) GPT makes video tokens, not a 1 x H x W image grid",
                                badInput: true)
         }

@@ -54,8 +54,7 @@ extension GPTConfig {
     /// The model's classes: its own names, UCF-101's for a 101-class model
     /// without any, ImageNet-1k's for a 1000-class image model, else ids only.
     public var selection: ActionSelection {
-        let image = rope == .twoD && cube[0] == 1
         let builtin: ActionCatalog? = numClasses == 101 ? .ucf101 : numClasses == 1000 && cube[0] == 1 ? .imagenet : nil
-        return ActionSelection(catalog: actions.map { ActionCatalog(names: $0) } ?? builtin, classes: numClasses, noun: image ? "class" : "action")
+        return ActionSelection(catalog: actions.map { ActionCatalog(names: $0) } ?? builtin, classes: numClasses, noun: makesImages ? "class" : "action")
     }
 }

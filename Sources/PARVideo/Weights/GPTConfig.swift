@@ -57,6 +57,9 @@ public struct GPTConfig: Codable, Sendable, Equatable {
     /// through a vq2d tokenizer to image_size x image_size pixels.
     public var imageSize: Int?
 
+    /// A class-to-image GPT: one 1 x H x W token grid with 2d rotary positions.
+    public var makesImages: Bool { rope == .twoD && cube[0] == 1 }
+
     enum CodingKeys: String, CodingKey {
         case dim, nLayer = "n_layer", nHead = "n_head", nKVHead = "n_kv_head"
         case vocabSize = "vocab_size", numClasses = "num_classes"
