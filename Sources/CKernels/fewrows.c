@@ -198,3 +198,108 @@ void pk_fewrows(int rows, int k, const float *x, const void *w, int dtype, int j
     default: fewrows_f32(rows, k, x, w, j0, cols, y, ldy); break;
     }
 }
+
+// bf16 weights against bf16 inputs on AVX512_BF16: one vdpbf16ps multiplies 32
+// bf16 pairs into 16 fp32 sums, so a 64-byte weight load feeds each input row with
+// one instruction instead of a widening, a shift and two FMAs. The input rows are
+// rounded to bf16 by the caller (pk_round_bf16). Same blocking, weight-row layout
+// and chunking as the fp32 kernels above, so here too a sum does not depend on the
+// row count, the blocking or the thread count. Measured on PAR-XL's shapes, two
+// threads: 1.3x the widening kernel at 8 rows, 1.7-1.9x at 32 rows.
+#define DOT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
+
+// 32 bf16 (16 pairs) at column i of a row; m masks pairs.
+DOT static inline __m512bh ld(const uint16_t *p, long i, __mmask16 m) {
+    return (__m512bh)_mm512_maskz_loadu_epi32(m, p + i);
+}
+static inline __mmask16 pairs_below(long k, long i) { return lanes_below(k / 2, i / 2); }
+
+#define DBLOCK(R)                                                                                  \
+DOT static void dblock_##R(const uint16_t *x, long ldx, const void *const *w, int k,          \
+                           float *y, long ldy, const int *jr, int nj, const char *const *next) {   \
+    __m512 acc[R][4];                                                                              \
+    for (int r = 0; r < R; r++) for (int p = 0; p < 4; p++) acc[r][p] = _mm512_setzero_ps();      \
+    for (long i = 0; i < k; i += 32) {                                                             \
+        __mmask16 m = pairs_below(k, i);                                                           \
+        __m512bh wv[4];                                                                            \
+        for (int p = 0; p < 4; p++) wv[p] = ld((const uint16_t *)w[p], i, m);                                        \
+        for (int p = 0; p < 4; p++) _mm_prefetch(next[p] + i * 2, _MM_HINT_T0);                    \
+        for (int r = 0; r < R; r++) {                                                              \
+            __m512bh xv = ld(x + r * ldx, i, m);                                                   \
+            for (int p = 0; p < 4; p++) acc[r][p] = _mm512_dpbf16_ps(acc[r][p], xv, wv[p]);       \
+        }                                                                                          \
+    }                                                                                              \
+    for (int r = 0; r < R; r++)                                                                    \
+        for (int p = 0; p < nj; p++) y[r * ldy + jr[p]] = _mm512_reduce_add_ps(acc[r][p]);         \
+}
+DBLOCK(1) DBLOCK(2)
+
+#define DSTEP(R, M)                                                                                \
+        {                                                                                          \
+            __m512bh xv[R];                                                                        \
+            for (int r = 0; r < R; r++) xv[r] = ld(x + r * ldx, i, M);                             \
+            if (pf < pf_end) {                                                                     \
+                for (int p = 0; p < KNW; p++) _mm_prefetch(next[p] + pf * 2, _MM_HINT_T0);         \
+                pf += 32;                                                                          \
+            }                                                                                      \
+            for (int p = 0; p < KNW; p++) {                                                        \
+                __m512bh wv = ld((const uint16_t *)w[p], i, M);                                                      \
+                for (int r = 0; r < R; r++) a[r][p] = _mm512_dpbf16_ps(a[r][p], xv[r], wv);       \
+            }                                                                                      \
+        }
+#define DTILE(R)                                                                                   \
+DOT static inline void dtile_##R(const uint16_t *x, long ldx, const void *const *w,           \
+        long i0, long i1, long k, __m512 *acc, const char *const *next, long pf, long pf_end) {    \
+    __m512 a[R][KNW];                                                                              \
+    for (int r = 0; r < R; r++) for (int p = 0; p < KNW; p++) a[r][p] = acc[r * KNW + p];         \
+    long full = i0 + (i1 - i0) / 32 * 32, i = i0;                                                  \
+    for (; i < full; i += 32) DSTEP(R, (__mmask16)0xFFFF)                                          \
+    if (i < i1) { __mmask16 m = pairs_below(k, i); DSTEP(R, m) }                                   \
+    for (; pf < pf_end; pf += 32)                                                                  \
+        for (int p = 0; p < KNW; p++) _mm_prefetch(next[p] + pf * 2, _MM_HINT_T0);                 \
+    for (int r = 0; r < R; r++) for (int p = 0; p < KNW; p++) acc[r * KNW + p] = a[r][p];         \
+}
+DTILE(1) DTILE(2) DTILE(4)
+
+DOT static void dkpass(int rows, int k, const uint16_t *x, const uint16_t *w, int j0, int q, int t, int end,
+                       float *y, long ldy) {
+    WEIGHT_ROWS(KNW, bf16)
+    __m512 acc[KGROUP_FEW * KNW];
+    int many = rows >= MANY_ROWS, group = many ? KGROUP_MANY : KGROUP_FEW, kc = many ? KC_MANY : KC_FEW;
+    for (int g0 = 0; g0 < rows; g0 += group) {
+        int gr = rows - g0 < group ? rows - g0 : group;
+        const uint16_t *xg = x + (long)g0 * k;
+        for (int a = 0; a < gr * KNW; a++) acc[a] = _mm512_setzero_ps();
+        int tiles = gr / 4 + (gr % 4) / 2 + (gr % 4) % 2;
+        for (long i0 = 0; i0 < k; i0 += kc) {
+            long i1 = i0 + kc < k ? i0 + kc : k;
+            long share = ((i1 - i0 + tiles - 1) / tiles + 31) / 32 * 32, pf = i0;
+            long pf_last = g0 == 0 && rows <= 12 ? i1 : i0;
+            int r = 0;
+            for (; r + 4 <= gr; r += 4, pf += share)
+                dtile_4(xg + (long)r * k, k, wr, i0, i1, k, acc + r * KNW, nx, pf, MIN(pf + share, pf_last));
+            for (; r + 2 <= gr; r += 2, pf += share)
+                dtile_2(xg + (long)r * k, k, wr, i0, i1, k, acc + r * KNW, nx, pf, MIN(pf + share, pf_last));
+            for (; r < gr; r++, pf += share)
+                dtile_1(xg + (long)r * k, k, wr, i0, i1, k, acc + r * KNW, nx, pf, MIN(pf + share, pf_last));
+        }
+        for (int r = 0; r < gr; r++)
+            for (int p = 0; p < nj; p++) y[(g0 + r) * ldy + jr[p]] = _mm512_reduce_add_ps(acc[r * KNW + p]);
+    }
+}
+
+DOT static void dpass(int rows, int k, const uint16_t *x, const uint16_t *w, int j0, int q, int t, int end,
+                      float *y, long ldy) {
+    WEIGHT_ROWS(4, bf16)
+    if (rows == 2) dblock_2(x, k, wr, k, y, ldy, jr, nj, nx);
+    else dblock_1(x, k, wr, k, y, ldy, jr, nj, nx);
+}
+
+void pk_fewrows_bf16dot(int rows, int k, const uint16_t *x, const uint16_t *w, int j0, int cols, float *y, long ldy) {
+    int end = j0 + cols, nw = rows >= 3 ? KNW : 4, q = cols / nw;
+    int blocks = q + (cols % nw != 0);
+    for (int t = 0; t < blocks; t++) {
+        if (rows >= 3) dkpass(rows, k, x, w, j0, q, t, end, y, ldy);
+        else dpass(rows, k, x, w, j0, q, t, end, y, ldy);
+    }
+}

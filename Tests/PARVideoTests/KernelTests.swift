@@ -8,12 +8,18 @@ import CKernels
 final class KernelTests: XCTestCase {
     func testMatmulAllPathsAndDtypes() {
         // The C AVX-512 few-row kernel where the CPU has it, and the portable Swift one.
-        let saved = useAVX512DecodeKernels
-        defer { useAVX512DecodeKernels = saved }
-        for avx in saved ? [true, false] : [false] {
-            useAVX512DecodeKernels = avx
-            checkMatmulAllPathsAndDtypes(label: avx ? "avx512" : "portable")
+        // On AVX512_BF16, bf16 weights take the vdpbf16ps kernel, or the widening one when it is off.
+        let saved = useAVX512DecodeKernels, savedDot = useBF16DotKernels
+        defer { useAVX512DecodeKernels = saved; useBF16DotKernels = savedDot }
+        for (avx, dot) in kernelChoices(avx: saved, dot: savedDot) {
+            useAVX512DecodeKernels = avx; useBF16DotKernels = dot
+            checkMatmulAllPathsAndDtypes(label: avx ? dot ? "avx512 bf16 dot" : "avx512" : "portable")
         }
+    }
+
+    /// The few-row kernels this CPU can run: (AVX-512, bf16 dot products).
+    func kernelChoices(avx: Bool, dot: Bool) -> [(Bool, Bool)] {
+        [(false, false)] + (avx ? [(true, false)] : []) + (avx && dot ? [(true, true)] : [])
     }
 
     /// A row's result does not depend on how many rows share the call (B clips and
@@ -31,16 +37,16 @@ final class KernelTests: XCTestCase {
 
     func testRowResultIndependentOfRowCount() {
         let out = 301, k = 1280
-        let saved = useAVX512DecodeKernels
-        defer { useAVX512DecodeKernels = saved }
+        let saved = useAVX512DecodeKernels, savedDot = useBF16DotKernels
+        defer { useAVX512DecodeKernels = saved; useBF16DotKernels = savedDot }
         for dt in [DType.f32, .f16, .bf16] {
             var cfg = GPTConfig(dim: k, nLayer: 1, nHead: 2, vocabSize: out, numClasses: 1, cube: [1, 1, 1], parallel: 1, rope: .threeD)
             cfg.multipleOf = 8
             let w = GPTWeights(randomFor: cfg, dtype: dt, seed: 5).output
             let maxRows = 100
             let x = (0..<(maxRows * k)).map { Float(($0 * 29) % 31) / 31 - 0.5 }
-            for avx in saved ? [true, false] : [false] {
-                useAVX512DecodeKernels = avx
+            for (avx, dot) in kernelChoices(avx: saved, dot: savedDot) {
+                useAVX512DecodeKernels = avx; useBF16DotKernels = dot
                 // Each row alone, then in calls of every tiling (4-row tiles, 2- and 1-row rests).
                 var single = [Float](repeating: 0, count: maxRows * out)
                 for r in 0..<maxRows {
@@ -51,7 +57,7 @@ final class KernelTests: XCTestCase {
                 for rows in [2, 3, 5, 7, 8, 17, 32, 47, 64, maxRows] {
                     var many = [Float](repeating: 0, count: rows * out)
                     matmul(Array(x[0..<(rows * k)]), rows: rows, w, &many)
-                    XCTAssertEqual(many, Array(single[0..<(rows * out)]), "\(dt) avx512 \(avx) rows \(rows)")
+                    XCTAssertEqual(many, Array(single[0..<(rows * out)]), "\(dt) avx512 \(avx) dot \(dot) rows \(rows)")
                 }
             }
         }
@@ -197,11 +203,13 @@ final class KernelTests: XCTestCase {
                 } else {
                     matmul(x, rows: rows, w, &y)
                 }
+                // bf16 weights multiply the inputs rounded to bf16 (nearest even)
+                let xr = dt == .bf16 ? x.map(roundedToBF16) : x
                 var worst = 0.0
                 for r in 0..<rows {
                     for j in 0..<out {
                         var ref = 0.0
-                        for i in 0..<k { ref += Double(x[r * k + i]) * Double(wf[j * k + i]) }
+                        for i in 0..<k { ref += Double(xr[r * k + i]) * Double(wf[j * k + i]) }
                         worst = max(worst, abs(Double(y[r * out + j]) - ref))
                     }
                 }
@@ -209,4 +217,10 @@ final class KernelTests: XCTestCase {
             }
         }
     }
+}
+
+/// x rounded to the nearest bf16 (ties to even), as a Float: the scalar reference of tk_f32_to_bf16.
+func roundedToBF16(_ x: Float) -> Float {
+    let b = x.bitPattern
+    return Float(bitPattern: (b &+ 0x7FFF &+ ((b >> 16) & 1)) & 0xFFFF_0000)
 }

@@ -121,13 +121,22 @@ def rope_tables(cfg):
 
 # ------------------------------------------------------------ model (SPEC 6)
 
+def round_bf16(x):
+    """x as fp32, rounded to the nearest bf16 (ties to even), as float32."""
+    b = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    return ((b + np.uint32(0x7FFF) + ((b >> 16) & np.uint32(1))) & np.uint32(0xFFFF0000)).view(np.float32)
+
+
 class Reference:
-    def __init__(self, cfg, tensors, dtype=np.float64):
-        """dtype float64 for reference figures; float32 shows what an fp32 engine can reach."""
+    def __init__(self, cfg, tensors, dtype=np.float64, stored=None):
+        """dtype float64 for reference figures; float32 shows what an fp32 engine can reach.
+        stored: the bundle's dtype name per tensor; a product against a BF16 matrix takes its
+        input rounded to bf16 (from fp32, nearest even), as the engine does."""
         bundle.validate_gpt_config(cfg)
         bundle.check_gpt_tensors(cfg, tensors)
         self.cfg, self.dtype = cfg, dtype
         self.w = {k: np.asarray(v, dtype=dtype) for k, v in tensors.items()}
+        self.bf16_inputs = {k for k, v in (stored or {}).items() if v == "BF16"}
         T, H, W = cfg["cube"]
         self.N, self.n = T * H * W, cfg["parallel"]
         self.n_head = cfg["n_head"]
@@ -139,8 +148,14 @@ class Reference:
 
     @classmethod
     def load(cls, path, dtype=np.float64):
-        cfg, tensors, _ = bundle.read_gpt_bundle(path)
-        return cls(cfg, tensors, dtype)
+        cfg, tensors, stored = bundle.read_gpt_bundle(path)
+        return cls(cfg, tensors, dtype, stored)
+
+    def _lin(self, x, name):
+        """x W^T for the weight matrix `name`."""
+        if name in self.bf16_inputs:
+            x = round_bf16(x).astype(self.dtype)
+        return x @ self.w[name].T
 
     def _norm(self, x, w):
         return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.dtype(self.cfg["norm_eps"])) * w
@@ -172,8 +187,12 @@ class Reference:
         shape = (self.cfg["n_layer"], batch, self.N, self.n_kv, self.hd)
         return {"k": np.zeros(shape, self.dtype), "v": np.zeros(shape, self.dtype), "filled": np.zeros(self.N, dtype=bool)}
 
-    def forward(self, h, pos, cache):
-        """h (Bt, S, dim) inputs at positions pos; writes K/V at pos; -> logits (Bt, S, vocab)."""
+    def forward(self, h, pos, cache, guidance=None):
+        """h (Bt, S, dim) inputs at positions pos; writes K/V at pos; -> logits (Bt, S, vocab).
+        With guidance s (CFG: the second half of the batch are the unconditional twins), the
+        head's input is guided, u + (c - u) * s, and only the guided logits (Bt/2, S, vocab)
+        come back: the engine's order (the head is linear, so in exact arithmetic it is
+        guiding the logits)."""
         pos = np.asarray(pos)
         cache["filled"][pos] = True
         vis = self.mask[pos]                                            # (S, N)
@@ -184,7 +203,7 @@ class Reference:
         for i in range(self.cfg["n_layer"]):
             p = f"layers.{i}."
             x = self._norm(h, self.w[p + "attention_norm.weight"])
-            qkv = x @ self.w[p + "attention.wqkv.weight"].T
+            qkv = self._lin(x, p + "attention.wqkv.weight")
             q = qkv[..., :nh * hd].reshape(B, S, nh, hd)
             k = qkv[..., nh * hd:(nh + kv) * hd].reshape(B, S, kv, hd)
             v = qkv[..., (nh + kv) * hd:].reshape(B, S, kv, hd)
@@ -198,12 +217,16 @@ class Reference:
             prob = np.exp(scores)
             prob /= prob.sum(axis=-1, keepdims=True)
             att = np.einsum("bhsn,bnhd->bshd", prob, vals).reshape(B, S, nh * hd)
-            h = h + att @ self.w[p + "attention.wo.weight"].T
+            h = h + self._lin(att, p + "attention.wo.weight")
             x = self._norm(h, self.w[p + "ffn_norm.weight"])
-            a = x @ self.w[p + "feed_forward.w1.weight"].T
-            g = x @ self.w[p + "feed_forward.w3.weight"].T
-            h = h + (a / (1 + np.exp(-a)) * g) @ self.w[p + "feed_forward.w2.weight"].T
-        return self._norm(h, self.w["norm.weight"]) @ self.w["output.weight"].T
+            a = self._lin(x, p + "feed_forward.w1.weight")
+            g = self._lin(x, p + "feed_forward.w3.weight")
+            h = h + self._lin(a / (1 + np.exp(-a)) * g, p + "feed_forward.w2.weight")
+        x = self._norm(h, self.w["norm.weight"])
+        if guidance is not None:
+            half = B // 2
+            x = cfg_combine(x[:half], x[half:], self.dtype(guidance))
+        return self._lin(x, "output.weight")
 
     def forward_full(self, labels, seq):
         """Teacher-forced pass over all N positions at once (the training layout): logits (Bt, N, V)."""
@@ -267,9 +290,7 @@ def generate(model, actions, cfg_scale=1.0, temperature=1.0, top_k=1, top_p=1.0,
     rng = np.random.default_rng(seed)
     logs = [] if record else None
     for pos, predicted in schedule(model.N, model.n):
-        logits = model.forward(model.embed(labels, seq, pos), pos, cache)
-        if use_cfg:
-            logits = cfg_combine(logits[:B], logits[B:], cfg_scale)
+        logits = model.forward(model.embed(labels, seq, pos), pos, cache, guidance=cfg_scale if use_cfg else None)
         if record:
             logs.append(logits)
         tok = sample(logits.reshape(-1, logits.shape[-1]), temperature, top_k, top_p, rng).reshape(B, -1)

@@ -76,6 +76,9 @@ void tk_affine_swish(long n, int c, const float *x, float *y, const float *scale
 // PK_F32, PK_F16 or PK_BF16.
 enum { PK_F32 = 0, PK_F16 = 1, PK_BF16 = 2 };
 void pk_fewrows(int rows, int k, const float *x, const void *w, int dtype, int j0, int cols, float *y, long ldy);
+// The same for bf16 weights and bf16 inputs x (rows x k, from tk_f32_to_bf16), fp32
+// sums (AVX512_BF16 vdpbf16ps); k even.
+void pk_fewrows_bf16dot(int rows, int k, const uint16_t *x, const uint16_t *w, int j0, int cols, float *y, long ldy);
 
 // Softmax of r[0..<limit) in place (AVX-512, vector exp), r[limit..<len) = 0.
 void pk_softmax_row(float *r, int limit, int len);

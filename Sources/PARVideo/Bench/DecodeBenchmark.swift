@@ -50,7 +50,7 @@ public enum DecodeBenchmark {
         emit("# Other jobs share the cores, so each run reports wall-clock figures against ceilings measured just before and just")
         emit("# after it (the higher of the two: the machine's bandwidth and sgemm rate drift by up to 40% within minutes here),")
         emit("# and CPU-normalised ones (time = process CPU time / threads, ceilings likewise): what it reaches with the cores to itself.")
-        emit("# CPU = process CPU time / (wall x threads). bound = max(weight bytes x steps / bandwidth, FLOPs / sgemm rate).")
+        emit("# CPU = process CPU time / (wall x threads). bound = max(weight bytes x steps / bandwidth, FLOPs / compute rate); compute rate = sgemm\((dt == .bf16 && useAVX512DecodeKernels && useBF16DotKernels) ? " or the bf16 dot-product kernel, the higher" : "")).")
         if let vq {
             let side = vq.config.upsample
             emit("# s/clip is seconds of tokens per image; decode: one \(c.cube[2] * side)x\(c.cube[1] * side) VQ decode (seeded \(dt == .f32 ? "f32" : "bf16") kernels), "
@@ -84,7 +84,7 @@ public enum DecodeBenchmark {
                 let bytes = Double(weights.streamedBytes) * Double(gen.steps)
                 var runs: [(share: Double, line: String, seconds: Double)] = []
                 var first: TokenCube?
-                var after = (bw: Roofline.bandwidth(), flops: Roofline.sgemmFlops())
+                var after = (bw: Roofline.bandwidth(), flops: Roofline.computeFlops(dtype: dt))
                 for _ in 0..<repeats {
                     let before = after
                     Roofline.resetPeakMemory()
@@ -92,7 +92,7 @@ public enum DecodeBenchmark {
                     first = try gen.generate(actions: (0..<b).map { $0 % c.numClasses }, options: options).first
                     let secs = Date().timeIntervalSince(t0), cpu = Roofline.cpuSeconds() - cpu0
                     let peak = Double(Roofline.peakMemory()) / 1e9
-                    after = (bw: Roofline.bandwidth(), flops: Roofline.sgemmFlops())
+                    after = (bw: Roofline.bandwidth(), flops: Roofline.computeFlops(dtype: dt))
                     let bw = Roofline.Rate(wall: max(before.bw.wall, after.bw.wall), cpu: max(before.bw.cpu, after.bw.cpu))
                     let flops = Roofline.Rate(wall: max(before.flops.wall, after.flops.wall), cpu: max(before.flops.cpu, after.flops.cpu))
                     let bound = max(bytes / bw.wall, flopCount / flops.wall)

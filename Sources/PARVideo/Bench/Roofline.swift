@@ -73,6 +73,22 @@ public enum Roofline {
         return best(3, work: 2.0 * Double(m * n * k)) { matmulBLAS(a.ptr, rows: m, w, c.ptr) }
     }
 
+    /// The compute ceiling of products against `dtype` weights: the sgemm rate, or for
+    /// bf16 weights on AVX512_BF16 the higher of it and the vdpbf16ps few-row kernel's
+    /// rate (64 rows against a 1024 x 1024 matrix held in cache).
+    public static func computeFlops(dtype: DType) -> Rate {
+        let sgemm = sgemmFlops()
+        guard dtype == .bf16, useAVX512DecodeKernels, useBF16DotKernels else { return sgemm }
+        let rows = 64, n = 1024, k = 1024
+        let x = FloatBuffer(rows * k), y = FloatBuffer(rows * n), b = FloatBuffer((n * k + 1) / 2)
+        for i in 0..<(rows * k) { x.ptr[i] = Float(i % 13) * 0.01 }
+        let raw = UnsafeMutableRawPointer(b.ptr).assumingMemoryBound(to: UInt16.self)
+        for i in 0..<(n * k) { raw[i] = 0x3C00 | UInt16(i % 7) }
+        let w = WeightMatrix(rows: n, cols: k, dtype: .bf16, data: UnsafeRawPointer(b.ptr), owner: b)
+        let dot = best(3, work: 2.0 * Double(rows * n * k) * 8) { for _ in 0..<8 { matmul(x.ptr, rows: rows, w, y.ptr) } }
+        return Rate(wall: max(sgemm.wall, dot.wall), cpu: max(sgemm.cpu, dot.cpu))
+    }
+
     /// Peak resident memory since the last `resetPeakMemory` (VmHWM), bytes.
     public static func peakMemory() -> Int {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }

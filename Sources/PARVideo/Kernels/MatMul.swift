@@ -67,19 +67,54 @@ func outputChunks(_ outputs: Int, rows: Int = 1) -> (count: Int, size: Int) {
 /// `x` is rows x W.cols, `y` is rows x W.rows (row stride W.rows).
 public func matmul(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
     let (chunks, size) = outputChunks(w.rows, rows: rows)
-    Parallel.forEach(chunks) { c, worker in
-        let j0 = c * size
-        productChunk(x, rows: rows, w, j0: j0, cols: min(size, w.rows - j0), y, worker: worker)
+    withProductInputs(x, rows: rows, w) { x in
+        Parallel.forEach(chunks) { c, worker in
+            let j0 = c * size
+            productChunk(x, rows: rows, w, j0: j0, cols: min(size, w.rows - j0), y, worker: worker)
+        }
     }
 }
 
-/// The same product through OpenBLAS sgemm (F16/BF16 widened into fp32 tiles):
+/// bf16 weights multiply bf16 inputs: x is rounded to bf16 (nearest even) once per
+/// product, as PyTorch's bf16 modules and the tokenizer's bf16 convolutions do, and
+/// the sums stay fp32. On AVX512_BF16 the rounded rows feed vdpbf16ps (at 8 to 32
+/// rows the widening kernel is compute bound); elsewhere they are widened back to
+/// fp32 for the widening kernels: the same products, summed in another order.
+nonisolated(unsafe) var useBF16DotKernels = ck_has_avx512_bf16() != 0
+
+/// The inputs of one product against `w`: `x` itself, or for bf16 weights its rows rounded to bf16.
+struct ProductInputs {
+    let f32: UnsafePointer<Float>
+    let bf16: UnsafePointer<UInt16>?
+}
+
+@inline(__always)
+func withProductInputs<R>(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, dot: Bool = true,
+                          _ body: (ProductInputs) -> R) -> R {
+    guard w.dtype == .bf16 else { return body(ProductInputs(f32: x, bf16: nil)) }
+    let n = rows * w.cols
+    return withUnsafeTemporaryAllocation(of: UInt16.self, capacity: n) { xb in
+        tk_f32_to_bf16(n, x, xb.baseAddress!)
+        if dot && useAVX512DecodeKernels && useBF16DotKernels && w.cols % 2 == 0 {
+            return body(ProductInputs(f32: x, bf16: UnsafePointer(xb.baseAddress!)))
+        }
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { xr in
+            widen(UnsafeRawBufferPointer(xb), dtype: .bf16, into: xr.baseAddress!, count: n)
+            return body(ProductInputs(f32: UnsafePointer(xr.baseAddress!), bf16: nil))
+        }
+    }
+}
+
+/// The same product through OpenBLAS sgemm (F16/BF16 widened into fp32 tiles; bf16
+/// weights multiply bf16-rounded inputs here too):
 /// the roofline's sgemm ceiling, and a second path for the tests.
 public func matmulBLAS(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>) {
     let (chunks, size) = outputChunks(w.rows)
-    Parallel.forEach(chunks) { c, worker in
-        let j0 = c * size
-        blasChunk(x, rows: rows, w, j0: j0, cols: min(size, w.rows - j0), y, worker: worker)
+    withProductInputs(x, rows: rows, w, dot: false) { x in
+        Parallel.forEach(chunks) { c, worker in
+            let j0 = c * size
+            blasChunk(x.f32, rows: rows, w, j0: j0, cols: min(size, w.rows - j0), y, worker: worker)
+        }
     }
 }
 
@@ -90,20 +125,27 @@ public func matmulBLAS(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, 
 public func matmulSwiGLU(_ x: UnsafePointer<Float>, rows: Int, _ w1: WeightMatrix, _ w3: WeightMatrix,
                          _ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>) {
     precondition(w1.rows == w3.rows && w1.cols == w3.cols)
+    precondition(w1.dtype == w3.dtype)
     let (chunks, size) = outputChunks(w1.rows, rows: rows)
-    Parallel.forEach(chunks) { c, worker in
-        let j0 = c * size, cols = min(size, w1.rows - j0)
-        productChunk(x, rows: rows, w1, j0: j0, cols: cols, a, worker: worker)
-        productChunk(x, rows: rows, w3, j0: j0, cols: cols, b, worker: worker)
-        for r in 0..<rows { siluMul(a + r * w1.rows + j0, b + r * w1.rows + j0, count: cols) }
+    withProductInputs(x, rows: rows, w1) { x in
+        Parallel.forEach(chunks) { c, worker in
+            let j0 = c * size, cols = min(size, w1.rows - j0)
+            productChunk(x, rows: rows, w1, j0: j0, cols: cols, a, worker: worker)
+            productChunk(x, rows: rows, w3, j0: j0, cols: cols, b, worker: worker)
+            for r in 0..<rows { siluMul(a + r * w1.rows + j0, b + r * w1.rows + j0, count: cols) }
+        }
     }
 }
 
 /// y[r, j] for j0 <= j < j0 + cols: the C kernel on AVX-512, Swift SIMD elsewhere.
 @inline(__always)
-func productChunk(_ x: UnsafePointer<Float>, rows: Int, _ w: WeightMatrix, j0: Int, cols: Int,
+func productChunk(_ inputs: ProductInputs, rows: Int, _ w: WeightMatrix, j0: Int, cols: Int,
                   _ y: UnsafeMutablePointer<Float>, worker: Int) {
-    let k = w.cols
+    let k = w.cols, x = inputs.f32
+    if let xb = inputs.bf16 {
+        pk_fewrows_bf16dot(Int32(rows), Int32(k), xb, w.data.assumingMemoryBound(to: UInt16.self), Int32(j0), Int32(cols), y, w.rows)
+        return
+    }
     if useAVX512DecodeKernels {
         let dt: Int32 = w.dtype == .f32 ? Int32(PK_F32) : w.dtype == .f16 ? Int32(PK_F16) : Int32(PK_BF16)
         pk_fewrows(Int32(rows), Int32(k), x, w.data, dt, Int32(j0), Int32(cols), y, w.rows)
