@@ -38,13 +38,18 @@ def bf16_bits_to_f32(b):
     return (np.asarray(b, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
 
 
-def encode(array, dtype):
-    """numpy array -> (raw little-endian bytes) for a safetensors dtype name."""
+def _encoded(array, dtype):
+    """numpy array -> contiguous array holding its little-endian bytes as a safetensors dtype."""
     if dtype == "BF16":
-        return f32_to_bf16_bits(np.asarray(array, dtype=np.float32)).astype("<u2").tobytes()
+        return f32_to_bf16_bits(np.asarray(array, dtype=np.float32)).astype("<u2", copy=False)
     if dtype not in DTYPES:
         raise BundleError(f"unsupported dtype {dtype}")
-    return np.ascontiguousarray(array, dtype=DTYPES[dtype]).tobytes()
+    return np.ascontiguousarray(array, dtype=DTYPES[dtype])
+
+
+def encode(array, dtype):
+    """numpy array -> (raw little-endian bytes) for a safetensors dtype name."""
+    return _encoded(array, dtype).tobytes()
 
 
 def temp_name(path):
@@ -52,49 +57,99 @@ def temp_name(path):
     return f"{path}.tmp{os.getpid()}"
 
 
-def write_safetensors(path, tensors, metadata=None, dtypes=None):
-    """tensors: name -> numpy array; dtypes: name -> safetensors dtype (default from array).
+ITEM_BYTES = {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "F16": 2, "BF16": 2, "U8": 1, "I8": 1}
+_FROM_NUMPY = {np.dtype("float32"): "F32", np.dtype("float16"): "F16", np.dtype("int32"): "I32",
+               np.dtype("int64"): "I64", np.dtype("float64"): "F64", np.dtype("uint8"): "U8", np.dtype("int8"): "I8"}
+# Elements encoded and checked at a time: what writing a tensor holds besides the tensor.
+CHUNK = 1 << 20
+
+
+def free_bytes(folder):
+    """Bytes an unprivileged writer may still use in `folder`'s file system, or None."""
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def is_deferred(value):
+    """A tensor given as an object with `shape` and `read()` (pt_reader.TensorRef and
+    wrappers of it), read only when its data is written."""
+    return not isinstance(value, np.ndarray) and callable(getattr(value, "read", None))
+
+
+def _value_dtype(value):
+    return np.dtype(value.dtype) if hasattr(value, "dtype") else np.asarray(value).dtype
+
+
+def _write_data(f, array, dtype):
+    """Encode and write `array` CHUNK elements at a time -> bytes written."""
+    flat = np.ascontiguousarray(array).reshape(-1)
+    written = 0
+    for i in range(0, flat.size, CHUNK):
+        raw = _encoded(flat[i:i + CHUNK], dtype)
+        f.write(raw)
+        written += raw.nbytes
+    return written
+
+
+def write_safetensors(path, tensors, metadata=None, dtypes=None, check=None):
+    """tensors: name -> numpy array, or a deferred tensor (is_deferred: read once,
+    when its data is written); dtypes: name -> safetensors dtype (default from the
+    array's); check(name, array, dtype): run on each array before it is written.
 
     Data is laid out widest dtype first, then by name, header padded to 8 bytes,
     so every tensor starts aligned to its element size. Deterministic bytes.
-    Written to a temporary name and renamed: no partial file on failure.
+    The header comes from shapes alone and is written first; then one tensor at
+    a time is read, checked, encoded in chunks and written, so writing holds one
+    tensor. Written to a temporary name and renamed: no partial file on failure.
     """
     dtypes = dict(dtypes or {})
     for name, a in tensors.items():
         if name not in dtypes:
-            dtypes[name] = {np.dtype("float32"): "F32", np.dtype("float16"): "F16",
-                            np.dtype("int32"): "I32", np.dtype("int64"): "I64",
-                            np.dtype("float64"): "F64", np.dtype("uint8"): "U8",
-                            np.dtype("int8"): "I8"}.get(np.asarray(a).dtype)
+            dtypes[name] = _FROM_NUMPY.get(_value_dtype(a))
             if dtypes[name] is None:
-                raise BundleError(f"{name}: no safetensors dtype for numpy {np.asarray(a).dtype}")
-    item = {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "F16": 2, "BF16": 2, "U8": 1, "I8": 1}
-    names = sorted(tensors, key=lambda n: (-item[dtypes[n]], n))
-    header, blobs, offset = {}, [], 0
+                raise BundleError(f"{name}: no safetensors dtype for numpy {_value_dtype(a)}")
+        if dtypes[name] not in ITEM_BYTES:
+            raise BundleError(f"unsupported dtype {dtypes[name]}")
+    names = sorted(tensors, key=lambda n: (-ITEM_BYTES[dtypes[n]], n))
+    header, spans, offset = {}, [], 0
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     for name in names:
-        if np.ndim(tensors[name]) > MAX_DIMS:
-            raise BundleError(f"{name}: {np.ndim(tensors[name])} dimensions, more than the {MAX_DIMS} par-video reads")
-        raw = encode(tensors[name], dtypes[name])
-        header[name] = {"dtype": dtypes[name], "shape": [int(d) for d in np.shape(tensors[name])],
-                        "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
+        shape = tuple(int(d) for d in np.shape(tensors[name]))
+        if len(shape) > MAX_DIMS:
+            raise BundleError(f"{name}: {len(shape)} dimensions, more than the {MAX_DIMS} par-video reads")
+        nbytes = math.prod(shape) * ITEM_BYTES[dtypes[name]]
+        header[name] = {"dtype": dtypes[name], "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        spans.append((name, shape, nbytes))
+        offset += nbytes
     hjson = json.dumps(header, separators=(",", ":")).encode()
     hjson += b" " * (-len(hjson) % 8)
     if len(hjson) > HEADER_CAP:
         raise BundleError(f"{path}: header of {len(hjson)} bytes, more than the {HEADER_CAP} par-video reads")
     if len(names) > MAX_TENSORS:
         raise BundleError(f"{path}: {len(names)} tensors, more than the {MAX_TENSORS} par-video reads")
+    size, free = 8 + len(hjson) + offset, free_bytes(os.path.dirname(path) or ".")
+    if free is not None and size > free:      # known before the first byte: fail now, not after minutes of writing
+        raise BundleError(f"{path}: the bundle takes {size / 1e9:.2f} GB, the disk has {free / 1e9:.2f} GB free")
     tmp = temp_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)    # never follows a planted link
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(struct.pack("<Q", len(hjson)))
             f.write(hjson)
-            for raw in blobs:
-                f.write(raw)
+            for name, shape, nbytes in spans:
+                value = tensors[name]
+                a = np.asarray(value.read() if is_deferred(value) else value)
+                if a.shape != shape:
+                    raise BundleError(f"{name}: read as shape {list(a.shape)}, declared {list(shape)}")
+                if check is not None:
+                    check(name, a, dtypes[name])
+                if _write_data(f, a, dtypes[name]) != nbytes:
+                    raise BundleError(f"{name}: encoded size differs from {nbytes} bytes")
+                del a
         os.replace(tmp, path)
     finally:
         if os.path.lexists(tmp):
@@ -424,23 +479,32 @@ F16_MAX = 65504.0
 
 
 def check_weights(tensors, dtypes):
-    """Weights are finite and stay finite in their stored dtype: NaN or Inf
-    weights give a clip of garbage tokens, and F16 overflows past 65504."""
+    """check_weight on every tensor, by name."""
     for name in sorted(tensors):
-        a = np.asarray(tensors[name])
-        if a.dtype.kind != "f":
-            raise BundleError(f"tensor {name} has dtype {a.dtype}, not floating point")
+        check_weight(name, tensors[name], dtypes[name])
+
+
+def check_weight(name, a, dt):
+    """A weight is finite and stays finite in its stored dtype `dt`: NaN or Inf
+    weights give a clip of garbage tokens, and F16 overflows past 65504.
+    Checked CHUNK elements at a time (no full-size temporaries); rounding is
+    monotonic, so BF16 overflows exactly when the largest magnitude does."""
+    a = np.asarray(a)
+    if a.dtype.kind != "f":
+        raise BundleError(f"tensor {name} has dtype {a.dtype}, not floating point")
+    flat = np.ascontiguousarray(a).reshape(-1)
+    big = 0.0
+    for i in range(0, flat.size, CHUNK):
         with np.errstate(over="ignore", invalid="ignore"):
-            a32 = a.astype(np.float32)
-        if not np.isfinite(a32).all():
+            c32 = flat[i:i + CHUNK].astype(np.float32, copy=False)
+        if not np.isfinite(c32).all():
             raise BundleError(f"tensor {name} holds NaN or Inf" +
                               (" (beyond float32's range)" if np.isfinite(a).all() else ""))
-        dt = dtypes[name]
-        big = float(np.abs(a32).max()) if a32.size else 0.0
-        if dt == "F16" and big > F16_MAX:
-            raise BundleError(f"tensor {name} holds {big:g}, beyond the F16 range (65504): use f32 or bf16")
-        if dt == "BF16" and not np.isfinite(bf16_bits_to_f32(f32_to_bf16_bits(a32))).all():
-            raise BundleError(f"tensor {name} holds {big:g}, which rounds to Inf in BF16: use f32")
+        big = max(big, float(np.abs(c32).max()))
+    if dt == "F16" and big > F16_MAX:
+        raise BundleError(f"tensor {name} holds {big:g}, beyond the F16 range (65504): use f32 or bf16")
+    if dt == "BF16" and not np.isfinite(bf16_bits_to_f32(f32_to_bf16_bits(np.float32([big])))).all():
+        raise BundleError(f"tensor {name} holds {big:g}, which rounds to Inf in BF16: use f32")
 
 
 def metadata_json(kind, cfg):
@@ -453,13 +517,14 @@ def metadata_json(kind, cfg):
 
 
 def write_gpt_bundle(path, cfg, tensors, dtype="F32"):
+    """tensors: arrays or deferred tensors (is_deferred), each read, checked and
+    written in turn."""
     if dtype not in ("F32", "F16", "BF16"):
         raise BundleError(f"weight dtype must be F32, F16 or BF16, got {dtype}")
     validate_gpt_config(cfg)
     check_gpt_tensors(cfg, tensors)
     dtypes = {k: dtype for k in tensors}
-    check_weights(tensors, dtypes)
-    write_safetensors(path, tensors, {"par_video": metadata_json("gpt", cfg)}, dtypes)
+    write_safetensors(path, tensors, {"par_video": metadata_json("gpt", cfg)}, dtypes, check=check_weight)
 
 
 def bundle_info(path, meta, kind):

@@ -14,7 +14,7 @@ import threading
 import numpy as np
 
 from tools.convert import bundle
-from tools.convert.pt_reader import PtError, one_line
+from tools.convert.pt_reader import PtError, TensorRef, one_line
 
 # Files named by options (class names, a tokenizer config) are small; a cap
 # keeps `--actions /dev/zero` from reading forever.
@@ -59,7 +59,7 @@ def pick_state_dict(obj, keys):
         for key in keys:
             if isinstance(obj.get(key), dict):
                 return obj[key]
-        if obj and all(isinstance(v, np.ndarray) for v in obj.values()):
+        if obj and all(isinstance(v, (np.ndarray, TensorRef)) for v in obj.values()):
             return obj
     names = ", ".join(f"'{k}'" for k in keys[:-1]) + f" or '{keys[-1]}'"
     raise ConvertError(f"no weights: expected a dict with {names}, or a bare state dict")
@@ -115,7 +115,12 @@ def read_kind_bundle(path, kind, validate, check):
 
 
 def float_tensor(name, value):
-    """A floating-point tensor (F16/F32/F64; BF16 arrives as F32) -> float32."""
+    """A floating-point tensor (F16/F32/F64; BF16 arrives as F32) -> float32; a
+    TensorRef (pt_reader.open_pt) -> a FloatTensor, read as float32 when written."""
+    if isinstance(value, TensorRef):
+        if value.dtype.kind != "f":
+            raise ConvertError(f"tensor {name} has dtype {value.dtype}, not floating point")
+        return FloatTensor(name, value)
     if not isinstance(value, np.ndarray):
         raise ConvertError(f"{name}: not a tensor ({type(value).__name__})")
     if value.dtype.kind != "f":
@@ -125,6 +130,18 @@ def float_tensor(name, value):
     if value.dtype.itemsize > 4 and np.isfinite(value).all() and not np.isfinite(out).all():
         raise ConvertError(f"tensor {name} holds values beyond float32's range")
     return out
+
+
+class FloatTensor:
+    """A checkpoint tensor not yet read (bundle.is_deferred): its shape now, its
+    data as float32, checked by float_tensor, when the bundle writer asks."""
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, name, ref):
+        self.name, self.ref, self.shape, self.ndim = name, ref, ref.shape, ref.ndim
+
+    def read(self):
+        return float_tensor(self.name, self.ref.read())
 
 
 def describe_keys(keys):

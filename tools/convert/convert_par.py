@@ -17,7 +17,7 @@ from tools.convert import bundle
 from tools.convert.convert_inputs import (
     ArgumentParser, ConvertError, check_output, describe_keys, float_tensor, read_names, run_main, state_dict_keys,
     text_option)
-from tools.convert.pt_reader import PtError, load_pt
+from tools.convert.pt_reader import PtError, TensorRef, open_pt
 
 WEIGHT_KEYS = ("model", "module", "state_dict")
 PREFIXES = ("module.", "_orig_mod.")
@@ -31,7 +31,7 @@ def pick_state_dict(obj):
         for key in WEIGHT_KEYS:
             if key in obj and isinstance(obj[key], dict):
                 return obj[key], key
-        if obj and all(isinstance(v, np.ndarray) for v in obj.values()):
+        if obj and all(isinstance(v, (np.ndarray, TensorRef)) for v in obj.values()):
             return obj, None
     raise ConvertError("no weights: expected a dict with 'model', 'module' or 'state_dict', or a bare state dict")
 
@@ -163,22 +163,23 @@ def convert(ckpt_path, out_path, args, log=None):
     check_options(args)
     check_output(out_path, [ckpt_path, getattr(args, "actions", None)])
     try:
-        pt = load_pt(ckpt_path)
+        pt = open_pt(ckpt_path)
     except PtError as e:
         raise ConvertError(str(e))
-    sd, key = pick_state_dict(pt.obj)
-    ignored = sorted(describe_keys(k for k in pt.obj if k != key)) if key else []
-    raw_names = list(sd)
-    sd = clean_names(sd)
-    stripped = any(isinstance(n, str) and n.startswith("module.") for n in raw_names)
-    spe = "spe_tok_embeddings.special_embeddings.weight"
-    cfg = infer_config(sd, args)
-    if cfg["parallel"] == 1 and spe in sd and sd[spe].shape[0] == 0:
-        del sd[spe]          # n = 1 checkpoints carry an empty special-token table
-    try:
-        bundle.write_gpt_bundle(out_path, cfg, sd, dtype=args.dtype.upper())
-    except bundle.BundleError as e:
-        raise ConvertError(str(e))
+    with pt:        # tensors are read from the archive one at a time, as the bundle is written
+        sd, key = pick_state_dict(pt.obj)
+        ignored = sorted(describe_keys(k for k in pt.obj if k != key)) if key else []
+        raw_names = list(sd)
+        sd = clean_names(sd)
+        stripped = any(isinstance(n, str) and n.startswith("module.") for n in raw_names)
+        spe = "spe_tok_embeddings.special_embeddings.weight"
+        cfg = infer_config(sd, args)
+        if cfg["parallel"] == 1 and spe in sd and sd[spe].shape[0] == 0:
+            del sd[spe]          # n = 1 checkpoints carry an empty special-token table
+        try:
+            bundle.write_gpt_bundle(out_path, cfg, sd, dtype=args.dtype.upper())
+        except (bundle.BundleError, PtError) as e:
+            raise ConvertError(str(e))
     print(f"convert_par: weights from {'key ' + repr(key) if key else 'the bare state dict'}"
           f"{' (stripped module.)' if stripped else ''}, {len(sd)} tensors; ignored: "
           f"{', '.join(ignored) if ignored else 'nothing'}"

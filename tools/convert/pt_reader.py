@@ -8,8 +8,11 @@ collections.OrderedDict. Every other global (argparse.Namespace in training
 checkpoints, os.system in a hostile file) becomes an inert placeholder type:
 calling or instantiating it only records its arguments.
 
-Tensors come back as numpy arrays (contiguous copies). BF16 has no numpy
-dtype, so BF16 tensors come back as float32 (exact widening).
+Two ways in, one validator: `load_pt` returns every tensor as a numpy array
+(a contiguous copy); `open_pt` returns `TensorRef`s (shape and dtype from the
+pickle, every check below already applied) whose data is read, one tensor at
+a time, only when asked, so a checkpoint larger than memory can be converted.
+BF16 has no numpy dtype, so BF16 tensors come back as float32 (exact widening).
 
 A .pt is as hostile as any download, so what it may make the reader hold is
 bounded (the limits below, checked against the zip directory before anything
@@ -140,8 +143,42 @@ class Opaque:
 
 
 class _Storage:
-    def __init__(self, array, bf16, stype):
-        self.array, self.bf16, self.stype = array, bf16, stype
+    """A storage as the zip directory declares it: `size` elements of `dtype`
+    (in the file's byte `order`) in member `info`; its bytes are read only by _Reader."""
+    def __init__(self, info, dtype, bf16, stype, size, order):
+        self.info, self.dtype, self.bf16, self.stype, self.size, self.order = info, dtype, bf16, stype, size, order
+
+    def retyped(self, dtype, bf16, stype):
+        """The same bytes as another element type (_rebuild_tensor_v3 on an untyped storage)."""
+        nbytes = self.size * self.dtype.itemsize
+        if nbytes % dtype.itemsize:
+            raise PtError(f"storage of {nbytes} bytes is not a whole number of {stype}")
+        return _Storage(self.info, dtype, bf16, stype, nbytes // dtype.itemsize, self.order)
+
+
+class TensorRef:
+    """A tensor of an open_pt archive, checked but not read: `shape`, `ndim`,
+    `dtype` (of what read() returns) and `nbytes`; read() -> numpy array."""
+    __slots__ = ("_reader", "storage", "offset", "shape", "stride", "dtype", "nbytes")
+
+    def __init__(self, reader, storage, offset, shape, stride):
+        self._reader, self.storage, self.offset = reader, storage, offset
+        self.shape, self.stride = shape, stride
+        self.dtype = np.dtype(np.float32) if storage.bf16 else storage.dtype.newbyteorder("=")
+        count = 1
+        for n in shape:
+            count *= n
+        self.nbytes = count * self.dtype.itemsize
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def read(self):
+        return self._reader.tensor(self)
+
+    def __repr__(self):
+        return f"<tensor {list(self.shape)} {self.dtype}>"
 
 
 def _index(v, what):
@@ -153,9 +190,10 @@ def _index(v, what):
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, load_storage, budget):
+    def __init__(self, file, load_storage, make_tensor, budget):
         super().__init__(file)
         self._load_storage = load_storage
+        self._make_tensor = make_tensor      # (storage, offset, size, stride) -> array or TensorRef
         self.opaque = set()
         self.budget = budget          # bytes the tensors built may still take
 
@@ -196,27 +234,20 @@ class _Unpickler(pickle.Unpickler):
         offset = _index(offset, "offset")
         size = tuple(_index(s, "sizes") for s in size)
         stride = tuple(_index(s, "strides") for s in stride)
-        arr = storage.array
         count = 1
         for n in size:
             count *= n
-        nbytes = count * arr.itemsize * (2 if storage.bf16 else 1)
+        nbytes = count * storage.dtype.itemsize * (2 if storage.bf16 else 1)
         if nbytes > self.budget:      # stride-0 views could otherwise expand a small storage
             raise PtError(f"tensor of {count} elements would take {nbytes} bytes, more than the "
                           f"{self.budget} bytes left of what the file can make the reader hold")
-        if count == 0:
-            out = np.zeros(size, dtype=arr.dtype)
-        else:
+        if count:
             last = offset + sum((n - 1) * s for n, s in zip(size, stride))
-            if last >= arr.size:
+            if last >= storage.size:
                 raise PtError(f"tensor view (offset {offset}, size {size}, stride {stride}) "
-                              f"past the end of its storage ({arr.size} elements)")
-            base = arr[offset:]
-            out = np.lib.stride_tricks.as_strided(base, size, [s * arr.itemsize for s in stride]).copy()
+                              f"past the end of its storage ({storage.size} elements)")
         self.budget -= nbytes
-        if storage.bf16:
-            out = (out.astype(np.uint32) << 16).view(np.float32)
-        return out
+        return self._make_tensor(storage, offset, size, stride)
 
     def _rebuild_tensor(self, storage, storage_offset, size, stride):
         return self._view(storage, storage_offset, size, stride)
@@ -231,13 +262,11 @@ class _Unpickler(pickle.Unpickler):
             raise PtError(f"unsupported tensor dtype (a {type(dtype).__name__})")
         if not isinstance(storage, _Storage):
             raise PtError("tensor rebuilt from a non-storage")
-        raw = storage.array.view(np.uint8)      # untyped bytes, already in native order
-        if raw.size % np.dtype(dtype.np_code).itemsize:
-            raise PtError(f"storage of {raw.size} bytes is not a whole number of {dtype.name}")
-        return self._view(_Storage(raw.view(dtype.np_code), dtype.bf16, dtype), storage_offset, size, stride)
+        typed = storage.retyped(np.dtype(dtype.np_code).newbyteorder(storage.order), dtype.bf16, dtype.name)
+        return self._view(typed, storage_offset, size, stride)
 
     def _rebuild_parameter(self, data, requires_grad=False, backward_hooks=None):
-        if not isinstance(data, np.ndarray):
+        if not isinstance(data, (np.ndarray, TensorRef)):
             raise PtError("parameter rebuilt from a non-tensor")
         return data
 
@@ -255,6 +284,24 @@ class PtFile:
     """The unpickled object (`obj`) and the names of the globals made opaque."""
     def __init__(self, obj, opaque, prefix):
         self.obj, self.opaque, self.prefix = obj, sorted(opaque), prefix
+
+
+class PtArchive(PtFile):
+    """open_pt's result: `obj` holds TensorRefs, readable while the archive is open
+    (a context manager; close() ends it)."""
+    def __init__(self, obj, opaque, prefix, zf, fp):
+        super().__init__(obj, opaque, prefix)
+        self._zf, self._fp = zf, fp
+
+    def close(self):
+        self._zf.close()
+        self._fp.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _check_pickle(path, data):
@@ -275,13 +322,14 @@ def _check_pickle(path, data):
         raise PtError(f"{path}: data.pkl names memo slot {top} in a pickle of {n_ops} opcodes")
 
 
-def _check_directory(path, zf, file_size):
+def _check_directory(path, zf, file_size, lazy):
     """Refuse, from the zip directory alone, an archive that would make the
-    reader hold more than the limits allow. -> {name: ZipInfo}."""
+    reader hold more than the limits allow: all members (load_pt) or the
+    largest (open_pt, which holds one at a time). -> ({name: ZipInfo}, total bytes)."""
     infos = zf.infolist()
     if len(infos) > MAX_MEMBERS:
         raise PtError(f"{path}: {len(infos)} zip members, more than the {MAX_MEMBERS} a checkpoint may hold")
-    members, total = {}, 0
+    members, total, largest = {}, 0, 0
     for info in infos:
         if info.filename in members:
             raise PtError(f"{path}: zip member {info.filename!r:.200} appears twice")
@@ -296,53 +344,175 @@ def _check_directory(path, zf, file_size):
             raise PtError(f"{path}: zip member {info.filename!r:.200} declares {info.compress_size} stored bytes "
                           f"in a {file_size}-byte file")
         total += info.file_size
-    have = _available_memory()
-    if have is not None and total > have:
-        raise PtError(f"{path}: reading it needs about {total / 1e9:.1f} GB of memory, "
+        largest = max(largest, info.file_size)
+    need, have = (largest if lazy else total), _available_memory()
+    if have is not None and need > have:
+        raise PtError(f"{path}: reading it needs about {need / 1e9:.1f} GB of memory, "
                       f"{have / 1e9:.1f} GB is available")
     return members, total
 
 
-def _read_member(path, zf, info, limit=None):
-    """A member's bytes, at most its declared size (and `limit`), counted while
-    decompressing; a member that yields more or less than declared is refused."""
+# Bytes a member is read in: what reading holds besides the tensor itself.
+CHUNK = 1 << 24
+
+
+def _stream_member(path, zf, info, limit=None):
+    """A member's bytes in chunks of at most CHUNK, at most its declared size (and
+    `limit`), counted while decompressing; a member that yields more or less than
+    declared, or fails its CRC, is refused (after its last chunk)."""
     want = info.file_size
     if limit is not None and want > limit:
         raise PtError(f"{path}: {info.filename!r:.200} is {want} bytes, more than the {limit} allowed")
+    got = 0
     try:
         with zf.open(info) as f:
-            chunks, got = [], 0
             while True:
-                chunk = f.read(min(1 << 24, want - got + 1))
+                chunk = f.read(min(CHUNK, want - got + 1))
                 if not chunk:
                     break
                 got += len(chunk)
                 if got > want:
                     raise PtError(f"{path}: {info.filename!r:.200} holds more than its declared {want} bytes")
-                chunks.append(chunk)
+                yield chunk
     except PtError:
         raise
     except Exception as e:     # bad CRC, truncated or corrupt deflate data, unknown compression
         raise PtError(f"{path}: cannot read {info.filename!r:.200} ({type(e).__name__}: {e})")
     if got != want:
         raise PtError(f"{path}: {info.filename!r:.200} holds {got} bytes, its directory entry says {want}")
-    return b"".join(chunks)
+
+
+def _read_member(path, zf, info, limit=None):
+    """A whole member's bytes, checked as _stream_member checks them."""
+    return b"".join(_stream_member(path, zf, info, limit))
+
+
+def _contiguous(size, stride):
+    """Whether a view with these sizes and strides (in elements) is row-major dense."""
+    step = 1
+    for n, s in zip(reversed(size), reversed(stride)):
+        if n != 1 and s != step:
+            return False
+        step *= n
+    return True
+
+
+class _Reader:
+    """Storages declared by the directory, checked against the pickle, and the
+    one way tensor data is read. load_pt reads each storage once and keeps it
+    (`cache`); open_pt reads only the tensors asked for, one member pass each,
+    the passes bounded in all by what the file could make load_pt read."""
+    def __init__(self, path, zf, members, prefix, order, total, cache):
+        self.path, self.zf, self.members, self.prefix, self.order = path, zf, members, prefix, order
+        self.cache, self.storages = cache, {}
+        self.stream_left = MAX_EXPANSION * total + SLACK
+
+    def storage(self, key, stype, numel):
+        """persistent_load: the storage `key` as its directory entry declares it."""
+        if key not in self.storages:
+            name = f"{self.prefix}data/{key}"
+            if name not in self.members:
+                raise PtError(f"{self.path}: storage {name!r:.200} missing from the archive")
+            info = self.members[name]
+            dt = np.dtype(stype.np_code).newbyteorder(self.order)
+            if info.file_size % dt.itemsize:
+                raise PtError(f"{self.path}: storage {key!r:.200} has {info.file_size} bytes, "
+                              f"not whole {stype.name} elements")
+            self.storages[key] = _Storage(info, dt, stype.bf16, stype.name, info.file_size // dt.itemsize, self.order)
+        st = self.storages[key]
+        if st.stype != stype.name:
+            raise PtError(f"{self.path}: storage {key!r:.200} used as both {st.stype} and {stype.name}")
+        if isinstance(numel, int) and st.size < numel and stype.name != "UntypedStorage":
+            raise PtError(f"{self.path}: storage {key!r:.200} holds {st.size} elements, pickle says {numel}")
+        return st
+
+    def _member_bytes(self, info):
+        """A whole member as a uint8 array (one allocation, filled chunk by chunk)."""
+        buf = np.empty(info.file_size, np.uint8)
+        at = 0
+        for chunk in _stream_member(self.path, self.zf, info):
+            buf[at:at + len(chunk)] = np.frombuffer(chunk, np.uint8)
+            at += len(chunk)
+        return buf
+
+    def _span(self, info, start, out):
+        """Bytes start..start + out.size of a member into `out` (uint8), the member
+        read through to its end so that its size and CRC are checked."""
+        at, end = 0, start + out.size
+        for chunk in _stream_member(self.path, self.zf, info):
+            lo, hi = max(start, at), min(end, at + len(chunk))
+            if lo < hi:
+                out[lo - start:hi - start] = np.frombuffer(chunk, np.uint8, hi - lo, lo - at)
+            at += len(chunk)
+
+    def tensor(self, ref):
+        """The array a TensorRef names (row-major, native order, BF16 widened)."""
+        st, size, stride, offset = ref.storage, ref.shape, ref.stride, ref.offset
+        count = ref.nbytes // ref.dtype.itemsize
+        item = st.dtype.itemsize
+        if count == 0:
+            out = np.zeros(size, dtype=st.dtype)
+        elif self.cache is not None:
+            name = st.info.filename
+            if name not in self.cache:
+                self.cache[name] = self._member_bytes(st.info)
+            base = self.cache[name].view(st.dtype)[offset:]
+            out = np.lib.stride_tricks.as_strided(base, size, [s * item for s in stride]).copy()
+        else:
+            if st.info.file_size > self.stream_left:
+                raise PtError(f"{self.path}: reading {st.info.filename!r:.200} again would read more than the "
+                              f"{MAX_EXPANSION}x the file holds (its tensors share storages)")
+            self.stream_left -= st.info.file_size
+            if _contiguous(size, stride):
+                out = np.empty(count, st.dtype)
+                self._span(st.info, offset * item, out.view(np.uint8))
+                out = out.reshape(size)
+            else:
+                base = self._member_bytes(st.info).view(st.dtype)[offset:]
+                out = np.lib.stride_tricks.as_strided(base, size, [s * item for s in stride]).copy()
+                del base
+        if not out.dtype.isnative:
+            out = out.astype(out.dtype.newbyteorder("="))
+        if st.bf16:
+            wide = out.astype(np.uint32)
+            wide <<= 16
+            out = wide.view(np.float32)
+        return out
+
+
+def _open_zip(path, fp):
+    try:
+        return zipfile.ZipFile(fp)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
+        raise PtError(f"{path}: not a PyTorch zip checkpoint ({e}); legacy (pre-1.6) .pt files are not supported")
 
 
 def load_pt(path):
-    """Read a zip-format .pt -> PtFile. Raises PtError with a one-line reason."""
+    """Read a zip-format .pt, every tensor as an array -> PtFile. Raises PtError
+    with a one-line reason."""
     with _open_regular(path) as fp:
         file_size = os.fstat(fp.fileno()).st_size
-        try:
-            zf = zipfile.ZipFile(fp)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
-            raise PtError(f"{path}: not a PyTorch zip checkpoint ({e}); legacy (pre-1.6) .pt files are not supported")
-        with zf:
-            return _load_archive(path, zf, file_size)
+        with _open_zip(path, fp) as zf:
+            obj, opaque, prefix = _load_archive(path, zf, file_size, lazy=False)
+            return PtFile(obj, opaque, prefix)
 
 
-def _load_archive(path, zf, file_size):
-    members, total = _check_directory(path, zf, file_size)
+def open_pt(path):
+    """Open a zip-format .pt with every check of load_pt, tensors as TensorRefs
+    read on demand -> PtArchive (close it, or use `with`). Raises PtError."""
+    fp = _open_regular(path)
+    try:
+        file_size = os.fstat(fp.fileno()).st_size
+        zf = _open_zip(path, fp)
+        obj, opaque, prefix = _load_archive(path, zf, file_size, lazy=True)
+        return PtArchive(obj, opaque, prefix, zf, fp)
+    except BaseException:
+        fp.close()
+        raise
+
+
+def _load_archive(path, zf, file_size, lazy):
+    members, total = _check_directory(path, zf, file_size, lazy)
     pkls = [n for n in members if n.endswith("/data.pkl") and n.count("/") == 1]
     if len(pkls) != 1:
         raise PtError(f"{path}: expected one <archive>/data.pkl, found {len(pkls)}")
@@ -352,31 +522,16 @@ def _load_archive(path, zf, file_size):
         order = _read_member(path, zf, members[prefix + "byteorder"], 64).decode("ascii", "replace").strip()
         if order not in ("little", "big"):
             raise PtError(f"{path}: unknown byteorder {order!r:.40}")
-    cache = {}
+    reader = _Reader(path, zf, members, prefix, "<" if order == "little" else ">", total,
+                     cache=None if lazy else {})
 
-    def load_storage(key, stype, numel):
-        if key not in cache:
-            name = f"{prefix}data/{key}"
-            if name not in members:
-                raise PtError(f"{path}: storage {name!r:.200} missing from the archive")
-            raw = _read_member(path, zf, members[name])
-            dt = np.dtype(stype.np_code).newbyteorder("<" if order == "little" else ">")
-            if len(raw) % dt.itemsize:
-                raise PtError(f"{path}: storage {key!r:.200} has {len(raw)} bytes, not whole {stype.name} elements")
-            arr = np.frombuffer(raw, dtype=dt)
-            if not dt.isnative:
-                arr = arr.astype(dt.newbyteorder("="))
-            cache[key] = _Storage(arr, stype.bf16, stype.name)
-        st = cache[key]
-        if st.stype != stype.name:
-            raise PtError(f"{path}: storage {key!r:.200} used as both {st.stype} and {stype.name}")
-        if isinstance(numel, int) and st.array.size < numel and stype.name != "UntypedStorage":
-            raise PtError(f"{path}: storage {key!r:.200} holds {st.array.size} elements, pickle says {numel}")
-        return st
+    def make_tensor(storage, offset, size, stride):
+        ref = TensorRef(reader, storage, offset, size, stride)
+        return ref if lazy else reader.tensor(ref)
 
     data = _read_member(path, zf, members[pkls[0]], MAX_PICKLE_BYTES)
     _check_pickle(path, data)
-    up = _Unpickler(io.BytesIO(data), load_storage, budget=MAX_EXPANSION * total + SLACK)
+    up = _Unpickler(io.BytesIO(data), reader.storage, make_tensor, budget=MAX_EXPANSION * total + SLACK)
     try:
         obj = up.load()
     except PtError as e:
@@ -385,4 +540,4 @@ def _load_archive(path, zf, file_size):
         raise PtError(f"{path}: out of memory while unpickling")
     except Exception as e:   # malformed pickle: one clear line, nothing ran
         raise PtError(f"{path}: cannot unpickle ({type(e).__name__}: {str(e)[:200]})")
-    return PtFile(obj, up.opaque, prefix)
+    return obj, up.opaque, prefix
