@@ -28,12 +28,12 @@ AVX512 static inline __m512 load_bf16(const void *w, long i, __mmask16 m) {
 
 enum { sizeof_f32 = 4, sizeof_f16 = 2, sizeof_bf16 = 2 };
 
-// R (1 or 2) input rows against four weight rows w[0..3], weights of type T;
-// the same pass prefetches the next four rows.
+// R (1 or 2) input rows against four weight rows w[0..3], weights of type T. No
+// software prefetch: the four streams run front to back, the hardware prefetcher
+// follows them, and prefetching the next block's rows measured slower (BENCHMARKS.md).
 #define BLOCK(R, T)                                                                                \
 AVX512 static void block_##R##_##T(const float *x, long ldx, const void *const *w, int k,          \
-                                   float *y, long ldy, const int *jr, int nj,                       \
-                                   const char *const *next) {                                       \
+                                   float *y, long ldy, const int *jr, int nj) {                       \
     __m512 acc[R][4];                                                                              \
     for (int r = 0; r < R; r++)                                                                    \
         for (int p = 0; p < 4; p++) acc[r][p] = _mm512_setzero_ps();                               \
@@ -41,7 +41,6 @@ AVX512 static void block_##R##_##T(const float *x, long ldx, const void *const *
         __mmask16 m = lanes_below(k, i);                                                           \
         __m512 wv[4];                                                                              \
         for (int p = 0; p < 4; p++) wv[p] = load_##T(w[p], i, m);                                  \
-        for (int p = 0; p < 4; p++) _mm_prefetch(next[p] + i * sizeof_##T, _MM_HINT_T0);           \
         for (int r = 0; r < R; r++) {                                                              \
             __m512 xv = _mm512_maskz_loadu_ps(m, x + r * ldx + i);                                 \
             for (int p = 0; p < 4; p++) acc[r][p] = _mm512_fmadd_ps(xv, wv[p], acc[r][p]);         \
@@ -81,8 +80,8 @@ BLOCK(1, T) BLOCK(2, T)                                                         
 AVX512 static void pass_##T(int rows, int k, const float *x, const void *w,                        \
                             int j0, int q, int t, int end, float *y, long ldy) {                   \
     WEIGHT_ROWS(4, T)                                                                              \
-    if (rows == 2) block_2_##T(x, k, wr, k, y, ldy, jr, nj, nx);                                   \
-    else block_1_##T(x, k, wr, k, y, ldy, jr, nj, nx);                                             \
+    if (rows == 2) block_2_##T(x, k, wr, k, y, ldy, jr, nj);                                   \
+    else block_1_##T(x, k, wr, k, y, ldy, jr, nj);                                             \
 }
 
 // From 3 input rows: a block of KNW (6) weight rows is walked in chunks of
@@ -216,14 +215,13 @@ static inline __mmask16 pairs_below(long k, long i) { return lanes_below(k / 2, 
 
 #define DBLOCK(R)                                                                                  \
 DOT static void dblock_##R(const uint16_t *x, long ldx, const void *const *w, int k,          \
-                           float *y, long ldy, const int *jr, int nj, const char *const *next) {   \
+                           float *y, long ldy, const int *jr, int nj) {   \
     __m512 acc[R][4];                                                                              \
     for (int r = 0; r < R; r++) for (int p = 0; p < 4; p++) acc[r][p] = _mm512_setzero_ps();      \
     for (long i = 0; i < k; i += 32) {                                                             \
         __mmask16 m = pairs_below(k, i);                                                           \
         __m512bh wv[4];                                                                            \
         for (int p = 0; p < 4; p++) wv[p] = ld((const uint16_t *)w[p], i, m);                                        \
-        for (int p = 0; p < 4; p++) _mm_prefetch(next[p] + i * 2, _MM_HINT_T0);                    \
         for (int r = 0; r < R; r++) {                                                              \
             __m512bh xv = ld(x + r * ldx, i, m);                                                   \
             for (int p = 0; p < 4; p++) acc[r][p] = _mm512_dpbf16_ps(acc[r][p], xv, wv[p]);       \
@@ -291,8 +289,8 @@ DOT static void dkpass(int rows, int k, const uint16_t *x, const uint16_t *w, in
 DOT static void dpass(int rows, int k, const uint16_t *x, const uint16_t *w, int j0, int q, int t, int end,
                       float *y, long ldy) {
     WEIGHT_ROWS(4, bf16)
-    if (rows == 2) dblock_2(x, k, wr, k, y, ldy, jr, nj, nx);
-    else dblock_1(x, k, wr, k, y, ldy, jr, nj, nx);
+    if (rows == 2) dblock_2(x, k, wr, k, y, ldy, jr, nj);
+    else dblock_1(x, k, wr, k, y, ldy, jr, nj);
 }
 
 void pk_fewrows_bf16dot(int rows, int k, const uint16_t *x, const uint16_t *w, int j0, int cols, float *y, long ldy) {
