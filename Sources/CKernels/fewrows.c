@@ -201,7 +201,7 @@ void pk_fewrows(int rows, int k, const float *x, const void *w, int dtype, int j
 // bf16 weights against bf16 inputs on AVX512_BF16: one vdpbf16ps multiplies 32
 // bf16 pairs into 16 fp32 sums, so a 64-byte weight load feeds each input row with
 // one instruction instead of a widening, a shift and two FMAs. The input rows are
-// rounded to bf16 by the caller (pk_round_bf16). Same blocking, weight-row layout
+// rounded to bf16 by the caller (tk_f32_to_bf16). Same blocking, weight-row layout
 // and chunking as the fp32 kernels above, so here too a sum does not depend on the
 // row count, the blocking or the thread count. Measured on PAR-XL's shapes, two
 // threads: 1.3x the widening kernel at 8 rows, 1.7-1.9x at 32 rows.

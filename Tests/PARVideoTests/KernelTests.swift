@@ -204,7 +204,7 @@ final class KernelTests: XCTestCase {
                     matmul(x, rows: rows, w, &y)
                 }
                 // bf16 weights multiply the inputs rounded to bf16 (nearest even)
-                let xr = dt == .bf16 ? x.map(roundedToBF16) : x
+                let xr = dt == .bf16 ? x.map(roundToBF16) : x
                 var worst = 0.0
                 for r in 0..<rows {
                     for j in 0..<out {
@@ -219,8 +219,3 @@ final class KernelTests: XCTestCase {
     }
 }
 
-/// x rounded to the nearest bf16 (ties to even), as a Float: the scalar reference of tk_f32_to_bf16.
-func roundedToBF16(_ x: Float) -> Float {
-    let b = x.bitPattern
-    return Float(bitPattern: (b &+ 0x7FFF &+ ((b >> 16) & 1)) & 0xFFFF_0000)
-}
