@@ -103,11 +103,36 @@ struct RenderOptions: ParsableArguments {
 struct TokenizerOptions: ParsableArguments {
     @OptionGroup(title: "Model") var model: BundleOptions
     @OptionGroup(title: "Output") var out: OutputOptions
+    @Option(name: .customLong("float-frames"), help: ArgumentHelp(
+        "Also write the decoder's frames before 8-bit rounding as .npy (float32, F x H x W x 3, values in [0, 1], at the tokenizer's size, before --size).",
+        valueName: "PATH"))
+    var floatFrames: String?
 
-    /// `input` is there and of an allowed kind, and no output is it.
+    /// `input` is there and of an allowed kind, no output is it or another output,
+    /// and every output can be created (an existing one only with -y).
     func check(input: String, allow: Set<InputFile.Kind> = [.file, .folder]) throws {
         try checkInput(input, option: "", allow: allow)
         try out.check(input: input)
+        guard let floatFrames else { return }
+        let url = URL(fileURLWithPath: floatFrames)
+        guard url.pathExtension.lowercased() == "npy" else {
+            throw ValidationError("--float-frames \(floatFrames): the frames are written as .npy; give a path ending in .npy")
+        }
+        if AtomicOutput.sameTarget(url, URL(fileURLWithPath: input)) {
+            throw ValidationError("--float-frames \(floatFrames) is the input \(input); give another path")
+        }
+        let target = try out.target
+        for other in [target.video?.url, target.frames].compactMap({ $0 }) where AtomicOutput.sameTarget(url, other) {
+            throw ValidationError("--float-frames \(floatFrames) and -o \(out.output) name the same path; give two different ones")
+        }
+        do { try AtomicOutput.checkWritable(url, overwrite: out.overwrite) } catch { throw ValidationError("\(error)") }
+    }
+
+    /// Writes `pixels` (F x H x W x 3) to --float-frames, when it is given.
+    func writeFloatFrames(_ pixels: [Float], count: Int, height: Int, width: Int) throws {
+        guard let floatFrames else { return }
+        try FloatFrames.write(pixels, count: count, height: height, width: width, to: URL(fileURLWithPath: floatFrames),
+                              overwrite: out.overwrite)
     }
 
     /// The output's encoders, opened before the work; a refusal names `input`.

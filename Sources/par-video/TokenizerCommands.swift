@@ -33,8 +33,9 @@ struct DecodeCommand: ParsableCommand {
         let fps = out.frameRate()
         let encode = out.encodeOptions(fps: fps)
         try io.preflight(target, width: w, height: h, fps: fps, options: encode, input: cube)
-        let (clip, decode) = try tok.decode(file, fps: fps)
+        let (clip, pixels, decode) = try tok.decode(file, fps: fps)
         try target.write(clip, options: encode)
+        try io.writeFloatFrames(pixels, count: F, height: h, width: w)
         let (ow, oh) = out.outputSize((w, h))
         if json {
             try JSONReport.print(["output": out.output, "cube": file.dims, "frames": F, "width": ow, "height": oh, "fps": fps,
@@ -77,6 +78,7 @@ struct ReconstructCommand: ParsableCommand {
         let r = try tok.reconstruct(clip, fps: fps)
         let (t, h, w) = r.latent
         try target.write(r.frames, options: encode)
+        try io.writeFloatFrames(r.pixels, count: clip.count, height: clip.height, width: clip.width)
         if json {
             try JSONReport.print(["input": input, "output": out.output, "frames": clip.count, "width": clip.width, "height": clip.height,
                                   "cube": [t, h, w], "psnr_db": r.psnr.isFinite ? (r.psnr * 100).rounded() / 100 : 999,

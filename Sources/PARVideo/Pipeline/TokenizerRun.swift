@@ -21,14 +21,17 @@ public struct TokenCubeFile: Sendable {
 /// A clip through the tokenizer and back, and the seconds each way.
 public struct Reconstruction: Sendable {
     public let frames: VideoFrames
+    /// The decoder's frames before 8-bit rounding: F x H x W x 3 in [0, 1].
+    public let pixels: [Float]
     public let latent: (t: Int, h: Int, w: Int)
     public let psnr: Double
     public let encodeSeconds: Double, decodeSeconds: Double
 }
 
 extension VideoTokenizer {
-    /// The frames of a token cube file, playing at `fps`, and the seconds the decoder took.
-    public func decode(_ file: TokenCubeFile, fps: Double) throws -> (clip: VideoFrames, seconds: Double) {
+    /// The frames of a token cube file, playing at `fps`, as 8-bit frames and as the decoder's
+    /// floats (F x H x W x 3 in [0, 1]), and the seconds the decoder took.
+    public func decode(_ file: TokenCubeFile, fps: Double) throws -> (clip: VideoFrames, pixels: [Float], seconds: Double) {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let (count, height, width) = config.outputShape(t: file.t, h: file.h, w: file.w)
         let pixels: [Float]
@@ -36,7 +39,7 @@ extension VideoTokenizer {
             throw PipelineError("\(file.path): \(e.description)")
         }
         let clip = VideoFrames(floats: pixels, count: count, height: height, width: width, fps: fps)
-        return (clip, Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
+        return (clip, pixels, Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
     }
 
     /// The first clip-length frames of a video or frame folder, at the tokenizer's size.
@@ -62,8 +65,18 @@ extension VideoTokenizer {
         let pixels = try decode(cube: cube, t: t, h: h, w: w)
         let t2 = DispatchTime.now().uptimeNanoseconds
         let result = VideoFrames(floats: pixels, count: clip.count, height: clip.height, width: clip.width, fps: fps)
-        return Reconstruction(frames: result, latent: (t, h, w), psnr: result.psnr(against: clip),
+        return Reconstruction(frames: result, pixels: pixels, latent: (t, h, w), psnr: result.psnr(against: clip),
                               encodeSeconds: Double(t1 - t0) * 1e-9, decodeSeconds: Double(t2 - t1) * 1e-9)
+    }
+}
+
+/// Frames as the decoder made them, before 8-bit rounding: a float32 .npy of shape
+/// (F, H, W, 3), values in [0, 1], written atomically (no partial file on failure).
+public enum FloatFrames {
+    public static func write(_ pixels: [Float], count: Int, height: Int, width: Int, to url: URL, overwrite: Bool) throws {
+        try AtomicOutput.write(to: url, overwrite: overwrite) { tmp in
+            try AtomicOutput.writeFile(NPY.encode(pixels, shape: [count, height, width, 3]), to: tmp.path)
+        }
     }
 }
 
