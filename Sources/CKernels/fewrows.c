@@ -26,24 +26,73 @@ AVX512 static inline __m512 load_bf16(const void *w, long i, __mmask16 m) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i)), 16));
 }
 
-enum { sizeof_f32 = 4, sizeof_f16 = 2, sizeof_bf16 = 2 };
+// bf16 weights against bf16 inputs on AVX512_BF16 (kind `dot`): one vdpbf16ps multiplies
+// 32 bf16 pairs into 16 fp32 sums, so a 64-byte weight load feeds each input row with
+// one instruction instead of a widening, a shift and two FMAs. The input rows are
+// rounded to bf16 by the caller (tk_f32_to_bf16). Measured on PAR-XL's shapes, two
+// threads: 1.3x the widening kernel at 8 rows, 1.7-1.9x at 32 rows.
+#define DOT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
 
-// R (1 or 2) input rows against four weight rows w[0..3], weights of type T. No
+// 32 bf16 (16 pairs) at column i of a row; m masks pairs.
+DOT static inline __m512bh load_pairs(const uint16_t *p, long i, __mmask16 m) {
+    return (__m512bh)_mm512_maskz_loadu_epi32(m, p + i);
+}
+static inline __mmask16 pairs_below(long k, long i) { return lanes_below(k / 2, i / 2); }
+
+// One kernel family for four kinds of product, by what differs between them: the
+// target, the input row type, the weight vector type, the columns one step covers,
+// the loads, the multiply-add, the step mask and the weight element's bytes.
+// f32, f16, bf16: weights widened to fp32, fp32 inputs, FMA.
+#define ATTR_f32 AVX512
+#define ATTR_f16 AVX512
+#define ATTR_bf16 AVX512
+#define ATTR_dot DOT
+#define XT_f32 float
+#define XT_f16 float
+#define XT_bf16 float
+#define XT_dot uint16_t
+#define WT_f32 __m512
+#define WT_f16 __m512
+#define WT_bf16 __m512
+#define WT_dot __m512bh
+#define STEP_f32 16
+#define STEP_f16 16
+#define STEP_bf16 16
+#define STEP_dot 32
+#define LOADW_f32(p, i, m) load_f32(p, i, m)
+#define LOADW_f16(p, i, m) load_f16(p, i, m)
+#define LOADW_bf16(p, i, m) load_bf16(p, i, m)
+#define LOADW_dot(p, i, m) load_pairs((const uint16_t *)(p), i, m)
+#define LOADX_f32(p, i, m) _mm512_maskz_loadu_ps(m, (p) + (i))
+#define LOADX_f16 LOADX_f32
+#define LOADX_bf16 LOADX_f32
+#define LOADX_dot(p, i, m) load_pairs(p, i, m)
+#define MADD_f32(a, x, w) _mm512_fmadd_ps(x, w, a)
+#define MADD_f16 MADD_f32
+#define MADD_bf16 MADD_f32
+#define MADD_dot(a, x, w) _mm512_dpbf16_ps(a, x, w)
+#define MASK_f32(k, i) lanes_below(k, i)
+#define MASK_f16 MASK_f32
+#define MASK_bf16 MASK_f32
+#define MASK_dot(k, i) pairs_below(k, i)
+enum { sizeof_f32 = 4, sizeof_f16 = 2, sizeof_bf16 = 2, sizeof_dot = 2 };
+
+// R (1 or 2) input rows against four weight rows w[0..3], of kind T. No
 // software prefetch: the four streams run front to back, the hardware prefetcher
 // follows them, and prefetching the next block's rows measured slower (BENCHMARKS.md).
 #define BLOCK(R, T)                                                                                \
-AVX512 static void block_##R##_##T(const float *x, long ldx, const void *const *w, int k,          \
-                                   float *y, long ldy, const int *jr, int nj) {                       \
+ATTR_##T static void block_##R##_##T(const XT_##T *x, long ldx, const void *const *w, int k,     \
+                                     float *y, long ldy, const int *jr, int nj) {                 \
     __m512 acc[R][4];                                                                              \
     for (int r = 0; r < R; r++)                                                                    \
         for (int p = 0; p < 4; p++) acc[r][p] = _mm512_setzero_ps();                               \
-    for (long i = 0; i < k; i += 16) {                                                             \
-        __mmask16 m = lanes_below(k, i);                                                           \
-        __m512 wv[4];                                                                              \
-        for (int p = 0; p < 4; p++) wv[p] = load_##T(w[p], i, m);                                  \
+    for (long i = 0; i < k; i += STEP_##T) {                                                       \
+        __mmask16 m = MASK_##T(k, i);                                                              \
+        WT_##T wv[4];                                                                              \
+        for (int p = 0; p < 4; p++) wv[p] = LOADW_##T(w[p], i, m);                                 \
         for (int r = 0; r < R; r++) {                                                              \
-            __m512 xv = _mm512_maskz_loadu_ps(m, x + r * ldx + i);                                 \
-            for (int p = 0; p < 4; p++) acc[r][p] = _mm512_fmadd_ps(xv, wv[p], acc[r][p]);         \
+            WT_##T xv = LOADX_##T(x + r * ldx, i, m);                                              \
+            for (int p = 0; p < 4; p++) acc[r][p] = MADD_##T(acc[r][p], xv, wv[p]);                \
         }                                                                                          \
     }                                                                                              \
     for (int r = 0; r < R; r++)                                                                    \
@@ -77,7 +126,7 @@ AVX512 static void block_##R##_##T(const float *x, long ldx, const void *const *
 // One or two input rows against block t of four weight rows.
 #define PASS(T)                                                                                    \
 BLOCK(1, T) BLOCK(2, T)                                                                            \
-AVX512 static void pass_##T(int rows, int k, const float *x, const void *w,                        \
+ATTR_##T static void pass_##T(int rows, int k, const XT_##T *x, const void *w,                    \
                             int j0, int q, int t, int end, float *y, long ldy) {                   \
     WEIGHT_ROWS(4, T)                                                                              \
     if (rows == 2) block_2_##T(x, k, wr, k, y, ldy, jr, nj);                                   \
@@ -107,31 +156,31 @@ AVX512 static void pass_##T(int rows, int k, const float *x, const void *w,     
 #define KGROUP_MANY 8
 #define MANY_ROWS 48
 #define KNW 6
-// One 16-column step of a tile; M masks the step (all lanes in the main loop: a
+// One step of a tile (16 columns, 32 for `dot`); M masks the step (all lanes in the main loop: a
 // constant mask lets the compiler drop the per-step mask arithmetic, 6-9% at 16-32
 // rows with the weights in cache).
 #define KSTEP(R, T, M)                                                                             \
         {                                                                                          \
-            __m512 xv[R];                                                                          \
-            for (int r = 0; r < R; r++) xv[r] = _mm512_maskz_loadu_ps(M, x + r * ldx + i);        \
+            WT_##T xv[R];                                                                          \
+            for (int r = 0; r < R; r++) xv[r] = LOADX_##T(x + r * ldx, i, M);                      \
             if (pf < pf_end) {  /* one line of each of the next block's rows per step */          \
                 for (int p = 0; p < KNW; p++) _mm_prefetch(next[p] + pf * sizeof_##T, _MM_HINT_T0); \
                 pf += 64 / sizeof_##T;                                                             \
             }                                                                                      \
             for (int p = 0; p < KNW; p++) {                                                        \
-                __m512 wv = load_##T(w[p], i, M);                                                  \
-                for (int r = 0; r < R; r++) a[r][p] = _mm512_fmadd_ps(xv[r], wv, a[r][p]);        \
+                WT_##T wv = LOADW_##T(w[p], i, M);                                                 \
+                for (int r = 0; r < R; r++) a[r][p] = MADD_##T(a[r][p], xv[r], wv);                \
             }                                                                                      \
         }
 #define KTILE(R, T)                                                                                \
-AVX512 static inline void ktile_##R##_##T(const float *x, long ldx, const void *const *w,          \
+ATTR_##T static inline void ktile_##R##_##T(const XT_##T *x, long ldx, const void *const *w,    \
         long i0, long i1, long k, __m512 *acc, const char *const *next, long pf, long pf_end) {    \
     __m512 a[R][KNW];                                                                              \
     for (int r = 0; r < R; r++)                                                                    \
         for (int p = 0; p < KNW; p++) a[r][p] = acc[r * KNW + p];                                  \
-    long full = i0 + (i1 - i0) / 16 * 16, i = i0;                                                  \
-    for (; i < full; i += 16) KSTEP(R, T, (__mmask16)0xFFFF)                                       \
-    if (i < i1) { __mmask16 m = lanes_below(k, i); KSTEP(R, T, m) }                                \
+    long full = i0 + (i1 - i0) / STEP_##T * STEP_##T, i = i0;                                      \
+    for (; i < full; i += STEP_##T) KSTEP(R, T, (__mmask16)0xFFFF)                                 \
+    if (i < i1) { __mmask16 m = MASK_##T(k, i); KSTEP(R, T, m) }                                   \
     for (; pf < pf_end; pf += 64 / sizeof_##T)                                                     \
         for (int p = 0; p < KNW; p++) _mm_prefetch(next[p] + pf * sizeof_##T, _MM_HINT_T0);        \
     for (int r = 0; r < R; r++)                                                                    \
@@ -139,7 +188,7 @@ AVX512 static inline void ktile_##R##_##T(const float *x, long ldx, const void *
 }
 #define KPASS(T)                                                                                   \
 KTILE(1, T) KTILE(2, T) KTILE(4, T)                                                                \
-AVX512 static void kpass_##T(int rows, int k, const float *x, const void *w,                       \
+ATTR_##T static void kpass_##T(int rows, int k, const XT_##T *x, const void *w,                   \
                              int j0, int q, int t, int end, float *y, long ldy) {                  \
     WEIGHT_ROWS(KNW, T)                                                                            \
     __m512 acc[KGROUP_FEW * KNW];                                                                  \
@@ -147,13 +196,13 @@ AVX512 static void kpass_##T(int rows, int k, const float *x, const void *w,    
     /* groups of input rows; after the first, the block comes from L2 */                         \
     for (int g0 = 0; g0 < rows; g0 += group) {                                                     \
         int gr = rows - g0 < group ? rows - g0 : group;                                            \
-        const float *xg = x + (long)g0 * k;                                                        \
+        const XT_##T *xg = x + (long)g0 * k;                                                       \
         for (int a = 0; a < gr * KNW; a++) acc[a] = _mm512_setzero_ps();                           \
         /* the tiles of a chunk share the prefetch of the next block's same chunk evenly */      \
         int tiles = gr / 4 + (gr % 4) / 2 + (gr % 4) % 2;                                          \
         for (long i0 = 0; i0 < k; i0 += kc) {                                                      \
             long i1 = i0 + kc < k ? i0 + kc : k;                                                   \
-            long share = ((i1 - i0 + tiles - 1) / tiles + 15) / 16 * 16, pf = i0;                  \
+            long share = ((i1 - i0 + tiles - 1) / tiles + STEP_##T - 1) / STEP_##T * STEP_##T, pf = i0; \
             /* the first group prefetches, up to 12 rows: past that the product is compute     \
                bound and the prefetches cost more load slots than they save (4-8%) */          \
             long pf_last = g0 == 0 && rows <= 12 ? i1 : i0;                                        \
@@ -176,7 +225,7 @@ AVX512 static void kpass_##T(int rows, int k, const float *x, const void *w,    
 #define ROWS(T)                                                                                    \
 PASS(T)                                                                                            \
 KPASS(T)                                                                                           \
-AVX512 static void fewrows_##T(int rows, int k, const float *x, const void *w, int j0,             \
+ATTR_##T static void fewrows_##T(int rows, int k, const XT_##T *x, const void *w, int j0,         \
                                int cols, float *y, long ldy) {                                     \
     int end = j0 + cols, nw = rows >= 3 ? KNW : 4, q = cols / nw;                                  \
     int blocks = q + (cols % nw != 0);                                                             \
@@ -188,6 +237,7 @@ AVX512 static void fewrows_##T(int rows, int k, const float *x, const void *w, i
 ROWS(f32)
 ROWS(f16)
 ROWS(bf16)
+ROWS(dot)
 
 void pk_fewrows(int rows, int k, const float *x, const void *w, int dtype, int j0, int cols,
                 float *y, long ldy) {
@@ -198,106 +248,6 @@ void pk_fewrows(int rows, int k, const float *x, const void *w, int dtype, int j
     }
 }
 
-// bf16 weights against bf16 inputs on AVX512_BF16: one vdpbf16ps multiplies 32
-// bf16 pairs into 16 fp32 sums, so a 64-byte weight load feeds each input row with
-// one instruction instead of a widening, a shift and two FMAs. The input rows are
-// rounded to bf16 by the caller (tk_f32_to_bf16). Same blocking, weight-row layout
-// and chunking as the fp32 kernels above, so here too a sum does not depend on the
-// row count, the blocking or the thread count. Measured on PAR-XL's shapes, two
-// threads: 1.3x the widening kernel at 8 rows, 1.7-1.9x at 32 rows.
-#define DOT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
-
-// 32 bf16 (16 pairs) at column i of a row; m masks pairs.
-DOT static inline __m512bh ld(const uint16_t *p, long i, __mmask16 m) {
-    return (__m512bh)_mm512_maskz_loadu_epi32(m, p + i);
-}
-static inline __mmask16 pairs_below(long k, long i) { return lanes_below(k / 2, i / 2); }
-
-#define DBLOCK(R)                                                                                  \
-DOT static void dblock_##R(const uint16_t *x, long ldx, const void *const *w, int k,          \
-                           float *y, long ldy, const int *jr, int nj) {   \
-    __m512 acc[R][4];                                                                              \
-    for (int r = 0; r < R; r++) for (int p = 0; p < 4; p++) acc[r][p] = _mm512_setzero_ps();      \
-    for (long i = 0; i < k; i += 32) {                                                             \
-        __mmask16 m = pairs_below(k, i);                                                           \
-        __m512bh wv[4];                                                                            \
-        for (int p = 0; p < 4; p++) wv[p] = ld((const uint16_t *)w[p], i, m);                                        \
-        for (int r = 0; r < R; r++) {                                                              \
-            __m512bh xv = ld(x + r * ldx, i, m);                                                   \
-            for (int p = 0; p < 4; p++) acc[r][p] = _mm512_dpbf16_ps(acc[r][p], xv, wv[p]);       \
-        }                                                                                          \
-    }                                                                                              \
-    for (int r = 0; r < R; r++)                                                                    \
-        for (int p = 0; p < nj; p++) y[r * ldy + jr[p]] = _mm512_reduce_add_ps(acc[r][p]);         \
-}
-DBLOCK(1) DBLOCK(2)
-
-#define DSTEP(R, M)                                                                                \
-        {                                                                                          \
-            __m512bh xv[R];                                                                        \
-            for (int r = 0; r < R; r++) xv[r] = ld(x + r * ldx, i, M);                             \
-            if (pf < pf_end) {                                                                     \
-                for (int p = 0; p < KNW; p++) _mm_prefetch(next[p] + pf * 2, _MM_HINT_T0);         \
-                pf += 32;                                                                          \
-            }                                                                                      \
-            for (int p = 0; p < KNW; p++) {                                                        \
-                __m512bh wv = ld((const uint16_t *)w[p], i, M);                                                      \
-                for (int r = 0; r < R; r++) a[r][p] = _mm512_dpbf16_ps(a[r][p], xv[r], wv);       \
-            }                                                                                      \
-        }
-#define DTILE(R)                                                                                   \
-DOT static inline void dtile_##R(const uint16_t *x, long ldx, const void *const *w,           \
-        long i0, long i1, long k, __m512 *acc, const char *const *next, long pf, long pf_end) {    \
-    __m512 a[R][KNW];                                                                              \
-    for (int r = 0; r < R; r++) for (int p = 0; p < KNW; p++) a[r][p] = acc[r * KNW + p];         \
-    long full = i0 + (i1 - i0) / 32 * 32, i = i0;                                                  \
-    for (; i < full; i += 32) DSTEP(R, (__mmask16)0xFFFF)                                          \
-    if (i < i1) { __mmask16 m = pairs_below(k, i); DSTEP(R, m) }                                   \
-    for (; pf < pf_end; pf += 32)                                                                  \
-        for (int p = 0; p < KNW; p++) _mm_prefetch(next[p] + pf * 2, _MM_HINT_T0);                 \
-    for (int r = 0; r < R; r++) for (int p = 0; p < KNW; p++) acc[r * KNW + p] = a[r][p];         \
-}
-DTILE(1) DTILE(2) DTILE(4)
-
-DOT static void dkpass(int rows, int k, const uint16_t *x, const uint16_t *w, int j0, int q, int t, int end,
-                       float *y, long ldy) {
-    WEIGHT_ROWS(KNW, bf16)
-    __m512 acc[KGROUP_FEW * KNW];
-    int many = rows >= MANY_ROWS, group = many ? KGROUP_MANY : KGROUP_FEW, kc = many ? KC_MANY : KC_FEW;
-    for (int g0 = 0; g0 < rows; g0 += group) {
-        int gr = rows - g0 < group ? rows - g0 : group;
-        const uint16_t *xg = x + (long)g0 * k;
-        for (int a = 0; a < gr * KNW; a++) acc[a] = _mm512_setzero_ps();
-        int tiles = gr / 4 + (gr % 4) / 2 + (gr % 4) % 2;
-        for (long i0 = 0; i0 < k; i0 += kc) {
-            long i1 = i0 + kc < k ? i0 + kc : k;
-            long share = ((i1 - i0 + tiles - 1) / tiles + 31) / 32 * 32, pf = i0;
-            long pf_last = g0 == 0 && rows <= 12 ? i1 : i0;
-            int r = 0;
-            for (; r + 4 <= gr; r += 4, pf += share)
-                dtile_4(xg + (long)r * k, k, wr, i0, i1, k, acc + r * KNW, nx, pf, MIN(pf + share, pf_last));
-            for (; r + 2 <= gr; r += 2, pf += share)
-                dtile_2(xg + (long)r * k, k, wr, i0, i1, k, acc + r * KNW, nx, pf, MIN(pf + share, pf_last));
-            for (; r < gr; r++, pf += share)
-                dtile_1(xg + (long)r * k, k, wr, i0, i1, k, acc + r * KNW, nx, pf, MIN(pf + share, pf_last));
-        }
-        for (int r = 0; r < gr; r++)
-            for (int p = 0; p < nj; p++) y[(g0 + r) * ldy + jr[p]] = _mm512_reduce_add_ps(acc[r * KNW + p]);
-    }
-}
-
-DOT static void dpass(int rows, int k, const uint16_t *x, const uint16_t *w, int j0, int q, int t, int end,
-                      float *y, long ldy) {
-    WEIGHT_ROWS(4, bf16)
-    if (rows == 2) dblock_2(x, k, wr, k, y, ldy, jr, nj);
-    else dblock_1(x, k, wr, k, y, ldy, jr, nj);
-}
-
 void pk_fewrows_bf16dot(int rows, int k, const uint16_t *x, const uint16_t *w, int j0, int cols, float *y, long ldy) {
-    int end = j0 + cols, nw = rows >= 3 ? KNW : 4, q = cols / nw;
-    int blocks = q + (cols % nw != 0);
-    for (int t = 0; t < blocks; t++) {
-        if (rows >= 3) dkpass(rows, k, x, w, j0, q, t, end, y, ldy);
-        else dpass(rows, k, x, w, j0, q, t, end, y, ldy);
-    }
+    fewrows_dot(rows, k, x, w, j0, cols, y, ldy);
 }
