@@ -59,9 +59,10 @@ def write_real(folder: str, count: int, start: int = 0):
     os.replace(os.path.join(folder, "labels.csv.tmp"), os.path.join(folder, "labels.csv"))
 
 
-def generate(binary: str, model: str, n: int, labels: str, count: int, out: str, batch: int, cfg: float | None = None) -> dict:
+def generate(binary: str, model: str, n: int, labels: str, count: int, out: str, batch: int, cfg: float | None = None,
+             top_k: int | None = None) -> dict:
     t0 = time.time()
-    extra = ["--cfg", str(cfg)] if cfg is not None else []
+    extra = (["--cfg", str(cfg)] if cfg is not None else []) + (["--top-k", str(top_k)] if top_k is not None else [])
     subprocess.run([binary, "batch", "--model", model, "--parallel", str(n), "--count", str(count), "--labels", labels,
                     "--format", "frames", "--batch", str(batch), "--quiet", "-o", out] + extra, check=True)
     wall = time.time() - t0
@@ -123,6 +124,11 @@ def main():
                          "accuracy with the same classifier (centroids from the first set) and the real-vs-real FVD")
     ap.add_argument("--cfg", type=float, default=None,
                     help="CFG scale for the generated sets (default: the model's); results go under n<N>_cfg<S>")
+    ap.add_argument("--top-k", type=int, default=None,
+                    help="top-k for the generated sets (default: the model's); results go under n<N>[_cfg<S>]_top<K>")
+    ap.add_argument("--real-start", type=int, default=0,
+                    help="first held-out item of the real set (a multiple of 101 keeps classes balanced from class 0); "
+                         "a sampling sweep takes items the reported evaluation does not, e.g. 2020")
     ap.add_argument("--recon-check", action="store_true",
                     help="also score the --real-check clips after a tokenizer round trip (PSNR, FVD, accuracy)")
     a = ap.parse_args()
@@ -144,16 +150,20 @@ def main():
             json.dump(results, fh, indent=1, sort_keys=True)
         os.replace(results_path + ".tmp", results_path)
 
-    real = os.path.join(a.out, f"real_v{S.VERSION}")
-    write_real(real, a.count)
-    suffix = f"_cfg{a.cfg:g}" if a.cfg is not None else ""
+    if a.real_start < 0 or a.real_start % S.NUM_CLASSES:
+        ap.error(f"--real-start must be a non-negative multiple of {S.NUM_CLASSES}")
+    at = f"_from{a.real_start}" if a.real_start else ""
+    real = os.path.join(a.out, f"real_v{S.VERSION}{at}")
+    write_real(real, a.count, start=a.real_start)
+    suffix = (f"_cfg{a.cfg:g}" if a.cfg is not None else "") + (f"_top{a.top_k}" if a.top_k is not None else "")
+    default_sampling = a.cfg is None and a.top_k is None
     for n in a.parallel:
         key = f"n{n}{suffix}"
         r = results.setdefault(key, {})
         gen = os.path.join(a.out, f"gen_{key}")
         if "generate" not in r:
-            r["generate"] = generate(a.binary, a.model, n, os.path.join(real, "labels.csv"), a.count, gen, a.batch, a.cfg)
-            if a.cfg is None:
+            r["generate"] = generate(a.binary, a.model, n, os.path.join(real, "labels.csv"), a.count, gen, a.batch, a.cfg, a.top_k)
+            if default_sampling:
                 r["seconds_per_clip"] = single_clip_seconds(a.binary, a.model, n, a.out)
             save()
         print(key, json.dumps(r), flush=True)
@@ -170,13 +180,13 @@ def main():
                 save()
             print(key, json.dumps(r), flush=True)
         if a.real_check and "real_heldout" not in results:
-            check = os.path.join(a.out, f"real_check_v{S.VERSION}")
-            write_real(check, a.real_check, start=a.count)
+            check = os.path.join(a.out, f"real_check_v{S.VERSION}{at}")
+            write_real(check, a.real_check, start=a.real_start + a.count)
             out = score(real, check)
             results["real_heldout"] = {"clips": a.real_check, "fvd": out["fvd"], "accuracy": out.get("accuracy")}
             save()
         if a.recon_check and a.real_check and "reconstructed" not in results:
-            check = os.path.join(a.out, f"real_check_v{S.VERSION}")
+            check = os.path.join(a.out, f"real_check_v{S.VERSION}{at}")
             recon = os.path.join(a.out, "recon_check")
             psnrs = reconstruct_all(a.binary, a.model, check, recon)
             out = score(real, recon)

@@ -67,4 +67,19 @@ python3 -m tools.train.train_gpt --name gpt_n16 --parallel 16 --init models/trai
 wait    # n = 4, and the decoder when it is still going
 log "export to models/builtin"
 python3 -m tools.train.export_builtin >> runs/export.log 2>&1
+# The figures the README reports, with the binary of this checkout. First a sampling sweep on
+# held-out items the reported evaluation does not use (from 2020), to choose the bundle's
+# defaults; then the evaluation at the exported defaults (tools/eval/eval_builtin.py).
+swift build -c release --product par-video >> runs/build.log 2>&1
+log "sampling sweep: 202 held-out clips from item 2020, n = 1 and 4 (runs/sweep)"
+for cfg in ${SWEEP_CFG:-1.5 2 3 4}; do
+    python3 -m tools.eval.eval_builtin --count 202 --real-start 2020 --real-check 0 --parallel 1 4 --cfg "$cfg" \
+        --out runs/sweep >> runs/sweep.log 2>&1
+done
+for k in ${SWEEP_TOPK:-50 200}; do
+    python3 -m tools.eval.eval_builtin --count 202 --real-start 2020 --real-check 0 --parallel 1 4 --top-k "$k" \
+        --out runs/sweep >> runs/sweep.log 2>&1
+done
+log "evaluation: 512 held-out clips, n = 1, 4, 16, tokenizer check (runs/eval)"
+python3 -m tools.eval.eval_builtin --count 512 --recon-check --out runs/eval >> runs/eval.log 2>&1
 log "all done"
