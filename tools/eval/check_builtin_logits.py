@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from tools.convert import bundle
+from tools.eval.compare import max_relative, verdict
 from tools.train import gpt_torch as G
 from tools.reference import par_sequence as P
 
@@ -75,13 +76,12 @@ def main():
                 seq = P.to_par(cube[None].astype(np.int64), n)
                 with torch.no_grad():
                     ref = model(torch.from_numpy(seq), torch.tensor([action]), train=False)[0].float().numpy()
-                rel = float(np.abs(swift - ref).max() / np.abs(ref).max())
+                rel = max_relative(swift, ref)
                 greedy = bool((ref.argmax(-1) == seq[0]).all())
                 worst = max(worst, rel)
                 print(f"n={n:2d} action {action:3d}: {swift.shape[0]} positions, max |swift - torch| / max |torch| = "
                       f"{rel:.2e}, torch argmax reproduces the greedy tokens: {greedy}")
-    print(f"worst {worst:.2e} (limit {a.limit:.0e}): {'PASS' if worst <= a.limit else 'FAIL'}")
-    return 0 if worst <= a.limit else 1
+    return verdict(worst, a.limit)
 
 
 if __name__ == "__main__":

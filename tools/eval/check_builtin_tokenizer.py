@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 
 from tools.convert import bundle
+from tools.eval.compare import max_relative, verdict
 from tools.train import magvit2_torch as M
 from tools.train import synthaction as S
 
@@ -87,19 +88,18 @@ def main():
             out, floats = os.path.join(tmp, "out"), os.path.join(tmp, "f.npy")
             subprocess.run([a.binary, "decode", cube, "--model", a.model, "-o", out, "--format", "frames",
                             "--float-frames", floats, "-y"], check=True, stdout=subprocess.DEVNULL)
-            dec = float(np.abs(read_floats(floats) - ref).max() / np.abs(ref).max())
+            dec = max_relative(read_floats(floats), ref)
             r = subprocess.run([a.binary, "reconstruct", frames_dir, "--model", a.model, "-o", out, "--format", "frames",
                                 "--float-frames", floats, "-y", "--json"], check=True, capture_output=True, text=True)
             swift = read_floats(floats)
-            trip = float(np.abs(swift - ref).max() / np.abs(ref).max())
+            trip = max_relative(swift, ref)
             # The Swift encoder's tokens, seen through its decode: identical tokens give identical frames.
             same = trip <= a.limit
             worst = max(worst, dec, trip)
             psnr = json.loads(r.stdout)["psnr_db"]
             print(f"clip {i} (class {c:3d}): cube {list(idx.shape[1:])}; decode max |swift - torch| / max |torch| = {dec:.2e}; "
                   f"round trip {trip:.2e} ({'same frames' if same else 'frames differ'}); Swift PSNR {psnr:.2f} dB")
-    print(f"worst {worst:.2e} (limit {a.limit:.0e}): {'PASS' if worst <= a.limit else 'FAIL'}")
-    return 0 if worst <= a.limit else 1
+    return verdict(worst, a.limit)
 
 
 if __name__ == "__main__":
