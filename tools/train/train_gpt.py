@@ -102,7 +102,11 @@ def main():
                             lr=a.lr, betas=(0.9, 0.95))
     state_path = os.path.join(a.runs, a.name, "state.pt")
     compact_path = os.path.join(a.models, a.name + ".pt")
+    had_state = os.path.exists(state_path)
     step, _ = resume(model, opt, state_path, compact_path, log, cfg)
+    # Resumed from compact weights the optimizer starts empty: Adam's first steps move every
+    # weight by about the learning rate, so the rate ramps up again over 50 steps (or the warm-up, if shorter).
+    rewarm_from = step if step > 0 and not had_state else None
     if step == 0 and a.init:
         st = torch.load(a.init, map_location="cpu", weights_only=False)
         sd = {k: v.float() for k, v in st["model"].items() if not k.startswith("spe_tok_embeddings")}
@@ -136,6 +140,8 @@ def main():
     n = a.parallel
     while step < a.steps:
         lr = cosine_lr(step, a.steps, a.lr, a.warmup, a.lr * 0.1)
+        if rewarm_from is not None:
+            lr *= min(1.0, (step - rewarm_from + 1) / max(1, min(a.warmup, 50)))
         for g in opt.param_groups:
             g["lr"] = lr
         idx = rng.integers(len(toks), size=a.batch)
