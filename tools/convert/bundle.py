@@ -52,9 +52,56 @@ def encode(array, dtype):
     return _encoded(array, dtype).tobytes()
 
 
-def temp_name(path):
-    """Where write_safetensors writes before renaming onto `path`."""
-    return f"{path}.tmp{os.getpid()}"
+def temp_name(path, pid=None):
+    """The name write_safetensors links its finished file to before renaming onto `path`."""
+    return f"{path}.tmp{os.getpid() if pid is None else pid}"
+
+
+def remove_stale_temps(path):
+    """Removes `path`.tmp<pid> files left by a converter that was killed (SIGKILL, power loss)
+    where no cleanup could run; a name whose process still runs is left alone."""
+    folder, base = os.path.split(path)
+    prefix = base + ".tmp"
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(prefix):]
+        if not name.startswith(prefix) or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue                                # alive (or another user's): not debris
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        stale = os.path.join(folder, name)
+        if os.path.isfile(stale) and not os.path.islink(stale):
+            os.unlink(stale)
+
+
+def _link_unnamed(fd, name):
+    """linkat(2) of an O_TMPFILE descriptor through /proc with AT_SYMLINK_FOLLOW (a plain
+    os.link would link the /proc entry itself); a dir fd makes os.link call linkat."""
+    proc = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.link(str(fd), name, src_dir_fd=proc, follow_symlinks=True)
+    finally:
+        os.close(proc)
+
+
+def _open_unnamed(folder):
+    """An unnamed file in `folder` (Linux O_TMPFILE): a run killed while writing leaves
+    nothing on disk. None where the system or file system has no such files."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(folder or ".", flag | os.O_WRONLY, 0o666)
+    except OSError:
+        return None
 
 
 ITEM_BYTES = {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "F16": 2, "BF16": 2, "U8": 1, "I8": 1}
@@ -134,8 +181,12 @@ def write_safetensors(path, tensors, metadata=None, dtypes=None, check=None):
     size, free = 8 + len(hjson) + offset, free_bytes(os.path.dirname(path) or ".")
     if free is not None and size > free:      # known before the first byte: fail now, not after minutes of writing
         raise BundleError(f"{path}: the bundle takes {size / 1e9:.2f} GB, the disk has {free / 1e9:.2f} GB free")
+    remove_stale_temps(path)
     tmp = temp_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)    # never follows a planted link
+    fd = _open_unnamed(os.path.dirname(path))
+    unnamed = fd is not None
+    if not unnamed:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)    # never follows a planted link
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(struct.pack("<Q", len(hjson)))
@@ -150,6 +201,9 @@ def write_safetensors(path, tensors, metadata=None, dtypes=None, check=None):
                 if _write_data(f, a, dtypes[name]) != nbytes:
                     raise BundleError(f"{name}: encoded size differs from {nbytes} bytes")
                 del a
+            f.flush()
+            if unnamed:     # named only now, complete, for the rename (link fails on an existing name)
+                _link_unnamed(f.fileno(), tmp)
         os.replace(tmp, path)
     finally:
         if os.path.lexists(tmp):

@@ -197,6 +197,72 @@ def test_sigterm_while_writing_leaves_nothing(tmp_path, capsys, monkeypatch):
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+KILLED_WRITER = """
+import os, sys, time
+import numpy as np
+from tools.convert import bundle
+
+class Slow:                      # a deferred tensor: the writer is mid-file when it reads the second
+    shape, dtype = (1 << 18,), np.float32
+    def read(self):
+        open(sys.argv[2], "w").close()
+        time.sleep(60)
+        return np.zeros(self.shape, np.float32)
+
+bundle.write_safetensors(sys.argv[1], {"a": np.ones(1 << 18, np.float32), "b": Slow()})
+"""
+
+
+def test_sigkill_while_writing_leaves_nothing(tmp_path):
+    """KILL cannot be caught, so no cleanup runs: the file being written has no name until it
+    is complete (O_TMPFILE), and the existing output stays as it was."""
+    import subprocess, sys
+    if not hasattr(os, "O_TMPFILE"):
+        pytest.skip("no O_TMPFILE on this system")
+    out, ready = tmp_path / "out" / "m.safetensors", tmp_path / "ready"
+    out.parent.mkdir()
+    out.write_bytes(b"old")
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(out), str(ready)],
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    deadline = time.time() + 60
+    while not ready.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert ready.exists(), "the writer did not reach its second tensor"
+    proc.kill()
+    proc.wait()
+    assert os.listdir(out.parent) == ["m.safetensors"] and out.read_bytes() == b"old"
+
+
+def test_stale_temporaries_of_dead_runs_are_removed(tmp_path):
+    """A temporary name left by a killed run (a file system without O_TMPFILE, or a kill between
+    naming and renaming) goes on the next write to that path; one of a live process stays."""
+    import subprocess, sys
+    out = tmp_path / "m.safetensors"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / f"m.safetensors.tmp{dead.pid}").write_bytes(b"debris")
+        (tmp_path / f"m.safetensors.tmp{live.pid}").write_bytes(b"in flight")
+        (tmp_path / "other.safetensors.tmp1").write_bytes(b"not ours")
+        bundle.write_safetensors(str(out), {"a": np.ones(4, np.float32)})
+        assert sorted(os.listdir(tmp_path)) == sorted(["m.safetensors", f"m.safetensors.tmp{live.pid}",
+                                                       "other.safetensors.tmp1"])
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_writes_without_unnamed_files(tmp_path, monkeypatch):
+    """Where O_TMPFILE is missing, the named temporary path writes the same bytes."""
+    tensors = {"a": np.arange(6, dtype=np.float32).reshape(2, 3)}
+    bundle.write_safetensors(str(tmp_path / "x.safetensors"), tensors)
+    monkeypatch.setattr(bundle, "_open_unnamed", lambda folder: None)
+    bundle.write_safetensors(str(tmp_path / "y.safetensors"), tensors)
+    assert (tmp_path / "x.safetensors").read_bytes() == (tmp_path / "y.safetensors").read_bytes()
+    assert sorted(os.listdir(tmp_path)) == ["x.safetensors", "y.safetensors"]
+
+
 # ---------------------------------------------------------------- convert_nbp
 
 def _tiny_cfg():
