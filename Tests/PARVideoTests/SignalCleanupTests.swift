@@ -56,6 +56,38 @@ final class SignalCleanupTests: XCTestCase {
         #endif
     }
 
+    /// SIGKILL runs no handler, so the killed child's file and folder temporaries stay; the
+    /// next write into that folder removes them. A live process's temporary (this test's own
+    /// pid stands for one) and names that only look alike are left alone.
+    func testDebrisOfAKilledRunIsRemovedByTheNextWrite() throws {
+        #if os(Linux)
+        let dir = try scratchFolder("sigkill")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        p.arguments = ["PARVideoTests.SignalCleanupTests/testChildWaitsForSignal"]
+        var env = ProcessInfo.processInfo.environment
+        env["PARVIDEO_SIGNAL_CHILD"] = dir.path
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var seen = ""
+        let deadline = Date().addingTimeInterval(20)
+        while !seen.contains("READY"), Date() < deadline {
+            seen += String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let debris = listing(dir)
+        XCTAssertEqual(debris.count, 2, "a SIGKILLed run leaves its temporaries: \(debris)")
+        let keep = [".a.mp4.partial-\(getpid())-1", ".b.mp4.partial-x-1", ".c.mp4.partial-99999999-1", "d.partial-1"]
+        for name in keep { _ = FileManager.default.createFile(atPath: dir.appendingPathComponent(name).path, contents: Data([1])) }
+        try RunFolder.writeAtomically(Data("new".utf8), to: dir.appendingPathComponent("clip.txt"))
+        XCTAssertEqual(listing(dir), (keep + ["clip.txt"]).sorted())
+        #endif
+    }
+
     /// Starts `par-video args` in `dir`; once a `.partial-` temporary shows up
     /// (the writing has begun), waits a random 0-`spread` µs and sends `sig`.
     /// Returns the exit status (128 + sig when the shutdown path ran), or nil

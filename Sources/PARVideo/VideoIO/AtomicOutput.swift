@@ -28,6 +28,7 @@ public enum AtomicOutput {
                                 _ body: (URL) throws -> R) throws -> R {
         installHandlers()
         try checkWritable(url, directory: directory, overwrite: overwrite)
+        removeStaleTemporaries(in: url.deletingLastPathComponent())
         let tmp = temporaryURL(for: url)
         try step {
             // Registered before it exists: a signal in between finds nothing to remove, never an orphan.
@@ -60,6 +61,32 @@ public enum AtomicOutput {
         let n = counter.next()
         return url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())-\(n)")
+    }
+
+    /// Removes the `.NAME.partial-PID-N` files and folders in `folder` whose process no longer
+    /// runs: debris of a SIGKILLed run, which no handler could clean. Entries of a live process
+    /// (another run writing beside this one) and links are left alone. Each folder is swept once
+    /// per process, so a batch writing thousands of clips lists its folder once.
+    public static func removeStaleTemporaries(in folder: URL) {
+        let path = folder.standardizedFileURL.path
+        gate.lock()
+        let first = swept.insert(path).inserted
+        gate.unlock()
+        guard first, let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return }
+        for name in names {
+            guard name.hasPrefix("."), let mark = name.range(of: ".partial-", options: .backwards) else { continue }
+            // Exactly PID-N after the mark, both decimal: nothing else of the user's is touched.
+            let tail = name[mark.upperBound...].split(separator: "-", omittingEmptySubsequences: false)
+            guard tail.count == 2, tail.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
+                  tail[0].count <= 7, let pid = pid_t(tail[0]), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) == 0 || errno != ESRCH { continue }       // alive, or not ours to ask about
+            let entry = folder.appendingPathComponent(name).path
+            var st = stat()
+            guard lstat(entry, &st) == 0 else { continue }
+            let kind = st.st_mode & S_IFMT
+            guard kind == S_IFREG || kind == S_IFDIR else { continue }
+            step { try? FileManager.default.removeItem(atPath: entry) }
+        }
     }
 
     /// Writes `data` as a new file at `path` (inside a temporary of `write`),
@@ -148,6 +175,7 @@ public enum AtomicOutput {
     /// a folder being removed or rename a half-built output into place.
     private static let gate = NSRecursiveLock()
     nonisolated(unsafe) private static var pending = Set<String>()
+    nonisolated(unsafe) private static var swept = Set<String>()
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
     private static let counter = Counter()
 
