@@ -17,9 +17,9 @@ TOK_ARGS=${TOK_ARGS:---full-batch 2 --lr 2e-4 --warmup 200 --offset-penalty 0}
 TOK_INIT=${TOK_INIT:-runs/init/tokenizer_v1_step19877.pt}
 TRAIN_CLIPS=${TRAIN_CLIPS:-10100}
 GPT_ARGS=${GPT_ARGS:---dim 192 --n-layer 4 --n-head 3 --batch 16}
-N1_STEPS=${N1_STEPS:-4000}
-N4_STEPS=${N4_STEPS:-1000}
-N16_STEPS=${N16_STEPS:-1000}
+N1_STEPS=${N1_STEPS:-3400}
+N4_STEPS=${N4_STEPS:-300}
+N16_STEPS=${N16_STEPS:-300}
 # Decoder-only tokenizer steps run beside GPT n=1 (same run, continued past TOK_STEPS on a
 # schedule to DEC_STEPS); 0 skips them.
 DEC_STEPS=${DEC_STEPS:-0}
