@@ -26,26 +26,32 @@ final class SignalCleanupTests: XCTestCase {
         XCTFail("the signal did not arrive")
     }
 
+    /// Runs testChildWaitsForSignal in a child writing into `dir`; returns once it printed
+    /// READY (both temporaries exist) or after 20 s, with what it printed.
+    func startWaitingChild(in dir: URL) throws -> (Process, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        p.arguments = ["PARVideoTests.SignalCleanupTests/testChildWaitsForSignal"]
+        var env = ProcessInfo.processInfo.environment
+        env["PARVIDEO_SIGNAL_CHILD"] = dir.path
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var seen = ""
+        let deadline = Date().addingTimeInterval(20)
+        while !seen.contains("READY"), Date() < deadline {
+            seen += String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        return (p, seen)
+    }
+
     func testInterruptRemovesPartialOutputs() throws {
         #if os(Linux)
         for (sig, code) in [(SIGINT, Int32(130)), (SIGTERM, Int32(143))] {
             let dir = try scratchFolder("signal\(sig)")
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-            p.arguments = ["PARVideoTests.SignalCleanupTests/testChildWaitsForSignal"]
-            var env = ProcessInfo.processInfo.environment
-            env["PARVIDEO_SIGNAL_CHILD"] = dir.path
-            p.environment = env
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            // Wait for READY: both temporaries exist.
-            var seen = ""
-            let deadline = Date().addingTimeInterval(20)
-            while !seen.contains("READY"), Date() < deadline {
-                seen += String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
-            }
+            let (p, seen) = try startWaitingChild(in: dir)
             XCTAssertTrue(seen.contains("READY 2"), seen)
             XCTAssertEqual(listing(dir).count, 2, "temporaries should exist before the signal: \(listing(dir))")
             kill(p.processIdentifier, sig)
@@ -62,21 +68,7 @@ final class SignalCleanupTests: XCTestCase {
     func testDebrisOfAKilledRunIsRemovedByTheNextWrite() throws {
         #if os(Linux)
         let dir = try scratchFolder("sigkill")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        p.arguments = ["PARVideoTests.SignalCleanupTests/testChildWaitsForSignal"]
-        var env = ProcessInfo.processInfo.environment
-        env["PARVIDEO_SIGNAL_CHILD"] = dir.path
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        var seen = ""
-        let deadline = Date().addingTimeInterval(20)
-        while !seen.contains("READY"), Date() < deadline {
-            seen += String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
-        }
+        let (p, _) = try startWaitingChild(in: dir)
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         let debris = listing(dir)
