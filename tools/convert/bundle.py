@@ -52,9 +52,9 @@ def encode(array, dtype):
     return _encoded(array, dtype).tobytes()
 
 
-def temp_name(path, pid=None):
+def temp_name(path):
     """The name write_safetensors links its finished file to before renaming onto `path`."""
-    return f"{path}.tmp{os.getpid() if pid is None else pid}"
+    return f"{path}.tmp{os.getpid()}"
 
 
 def remove_stale_temps(path):
@@ -67,8 +67,10 @@ def remove_stale_temps(path):
     except OSError:
         return
     for name in names:
+        if not name.startswith(prefix):
+            continue
         pid = name[len(prefix):]
-        if not name.startswith(prefix) or not pid.isdigit() or int(pid) == os.getpid():
+        if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
             os.kill(int(pid), 0)
