@@ -133,36 +133,49 @@ final class ContinuationTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("d.mp4").path))
     }
 
-    /// Motion continuity across joins, on the built-in model (or PAR_VIDEO_MODEL):
-    /// 40 frames for several actions; at the joins the mean frame-to-frame
-    /// difference must stay within 2x the median of the other transitions.
-    /// (Re-decoding cube by cube failed this on the built-in model, joins 9.6
-    /// vs 2.3; decoding the whole latent sequence causally passes.)
+    /// Motion continuity across joins, on the built-in model (or PAR_VIDEO_MODEL),
+    /// for every GPT it has: 40 frames for several actions; the mean
+    /// frame-to-frame difference at the joins must stay within 1.5x the mean
+    /// at the same-phase transitions one latent frame before and after each
+    /// join. Same phase, because a 4x-in-time tokenizer puts most of the change
+    /// at latent-frame boundaries (every join is one), and local, because a
+    /// long clip's motion may grow from cube to cube without any seam. Decoding
+    /// cube by cube instead of the whole latent sequence fails this: 2.1-3.5x
+    /// at n = 1 and up to 4.6x at n = 4 on the 5 x 16 x 16 model, against
+    /// 0.95-1.23x here.
     func testMotionContinuesAcrossJoinsWithTrainedModel() throws {
         let builtin = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../models/builtin").standardized.path
         let env = ProcessInfo.processInfo.environment["PAR_VIDEO_MODEL"] ?? ""
         let path = env.isEmpty ? builtin : env
         guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("no models/builtin in this checkout") }
-        let p = try VideoPipeline(bundle: try ModelBundle.load(path))
-        for (action, seed) in [(0, 1), (12, 2), (57, 3), (88, 4)] as [(Int, UInt64)] {
-            var timings = RenderTimings()
-            let clip = try p.render(actions: [action], seeds: [seed], options: SamplingOptions(p.config.sampling), fps: 8,
-                                    frames: 40, timings: &timings)[0].frames
-            XCTAssertEqual(clip.count, 40)
-            var diffs: [Double] = []
-            for t in 1..<clip.count {
-                let a = clip.frame(t - 1), b = clip.frame(t)
-                diffs.append(zip(a, b).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) } / Double(a.count))
+        let bundle = try ModelBundle.load(path)
+        for n in bundle.parallels {
+            let p = try VideoPipeline(bundle: bundle, parallel: n)
+            let phase = p.tokenizer.config.timeFactor
+            for (action, seed) in [(0, 1), (12, 2), (57, 3), (88, 4)] as [(Int, UInt64)] {
+                var timings = RenderTimings()
+                let clip = try p.render(actions: [action], seeds: [seed], options: SamplingOptions(p.config.sampling), fps: 8,
+                                        frames: 40, timings: &timings)[0].frames
+                XCTAssertEqual(clip.count, 40)
+                // change[t]: mean |difference| of the transition from frame t - 1 to frame t.
+                var change = [Double](repeating: 0, count: clip.count)
+                for t in 1..<clip.count {
+                    let a = clip.frame(t - 1), b = clip.frame(t)
+                    change[t] = zip(a, b).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) } / Double(a.count)
+                }
+                // Transition t-1 -> t crosses a join when t = clipFrames + k * framesPerExtension.
+                let joins = Array(stride(from: p.clipFrames, to: clip.count, by: p.framesPerExtension))
+                XCTAssertEqual(joins.count, 3)
+                let atJoins = joins.map { change[$0] }.reduce(0, +) / Double(joins.count)
+                let around = joins.map { j in
+                    let near = [j - phase, j + phase].filter { $0 >= 1 && $0 < clip.count }.map { change[$0] }
+                    return near.reduce(0, +) / Double(near.count)
+                }.reduce(0, +) / Double(joins.count)
+                print(String(format: "continuation: n = %d, action %d: mean |diff| at %d joins %.2f, one latent frame either side %.2f (%.2fx)",
+                             n, action, joins.count, atJoins, around, atJoins / around))
+                XCTAssertLessThanOrEqual(atJoins, 1.5 * around, "n = \(n), action \(action)")
             }
-            // Transition t-1 -> t crosses a join when t = clipFrames + k * framesPerExtension.
-            let joins = Set(stride(from: p.clipFrames, to: clip.count, by: p.framesPerExtension))
-            let atJoins = diffs.indices.filter { joins.contains($0 + 1) }.map { diffs[$0] }
-            let rest = diffs.indices.filter { !joins.contains($0 + 1) }.map { diffs[$0] }.sorted()
-            let joinMean = atJoins.reduce(0, +) / Double(atJoins.count), restMedian = rest[rest.count / 2]
-            print(String(format: "continuation: action %d: mean |diff| at %d joins %.2f, median elsewhere %.2f",
-                         action, atJoins.count, joinMean, restMedian))
-            XCTAssertLessThanOrEqual(joinMean, 2 * restMedian, "action \(action)")
         }
     }
 }
