@@ -42,6 +42,53 @@ final class DeterminismTests: XCTestCase {
         }
     }
 
+    /// A batch whose KV caches overflow the last-level cache runs in passes
+    /// of the clips that fit; its cubes and progress are those of one pass.
+    func testBatchInPassesEqualsOnePass() throws {
+        let gen = PARGenerator(model: model(.f32, n: 4))
+        let c = gen.model.config
+        let kvPerClip = (c.tokensPerClip + c.parallel) * c.kvHeads * c.headDim * c.nLayer * 2 * 4 * 2  // K and V, f32, CFG twin
+        let weights = gen.model.weights.streamedBytes
+        gen.cacheBytes = nil
+        XCTAssertEqual(gen.clipsPerPass(batch: 5, cfg: true), 5)
+        var steps: [StepProgress] = []
+        let whole = try gen.generate(actions: [0, 1, 2, 3, 4], options: sampling, progress: { steps.append($0) })
+        XCTAssertEqual(steps.count, gen.steps)
+
+        gen.cacheBytes = weights + 2 * kvPerClip + kvPerClip / 2  // room for 2 clips: passes of 2, 2, 1 -> 2
+        XCTAssertEqual(gen.clipsPerPass(batch: 5, cfg: true), 2)
+        XCTAssertEqual(gen.clipsPerPass(batch: 4, cfg: true), 2)
+        XCTAssertEqual(gen.clipsPerPass(batch: 2, cfg: true), 2)
+        XCTAssertEqual(gen.clipsPerPass(batch: 5, cfg: false), 5)  // half the cache a clip without the twin: 5 fit
+        XCTAssertEqual(gen.clipsPerPass(batch: 7, cfg: false), 4)  // passes of 4 and 3
+        steps = []
+        let split = try gen.generate(actions: [0, 1, 2, 3, 4], options: sampling, progress: { steps.append($0) })
+        XCTAssertEqual(split, whole)
+        XCTAssertEqual(steps.count, 3 * gen.steps)
+        XCTAssertEqual(steps.map(\.step), Array(1...(3 * gen.steps)))
+        XCTAssertTrue(steps.allSatisfy { $0.steps == 3 * gen.steps })
+        // A logits hook sees the whole batch in one pass.
+        var hookCalls = 0
+        let hooked = try gen.generate(actions: [0, 1, 2, 3, 4], options: sampling, logitsHook: { _, _, _ in hookCalls += 1 })
+        XCTAssertEqual(hookCalls, gen.steps)
+        XCTAssertEqual(hooked, whole)
+
+        gen.cacheBytes = weights + kvPerClip / 2  // not even one clip fits: one pass
+        XCTAssertEqual(gen.clipsPerPass(batch: 5, cfg: true), 5)
+        gen.cacheBytes = weights / 2  // the weights alone overflow (the paper's models): one pass
+        XCTAssertEqual(gen.clipsPerPass(batch: 5, cfg: true), 5)
+    }
+
+    func testCacheSizeText() {
+        XCTAssertEqual(CacheSize.parse("32768K\n"), 32 << 20)
+        XCTAssertEqual(CacheSize.parse("2M"), 2 << 20)
+        XCTAssertEqual(CacheSize.parse("512"), 512)
+        XCTAssertNil(CacheSize.parse("junk"))
+        XCTAssertNil(CacheSize.parse("-1K"))
+        XCTAssertNil(CacheSize.parse("99999999999999999999K"))
+        if let l = CacheSize.lastLevel { XCTAssertGreaterThan(l, 0) }
+    }
+
     func testSeedChangesTokensAndGreedyIgnoresIt() throws {
         let gen = PARGenerator(model: model(.f32, n: 16))
         var other = sampling; other.seed = 43
