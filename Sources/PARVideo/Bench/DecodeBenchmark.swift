@@ -67,6 +67,7 @@ public enum DecodeBenchmark {
                 cn.parallel = n
                 try cn.validate()
                 let gen = PARGenerator(model: GPT(config: cn, weights: weights))
+                gen.cacheBytes = nil  // one pass of B clips, the work the roofline below counts
                 let options = SamplingOptions(temperature: 1, cfgScale: cfg, topK: topK, topP: 1, seed: 1)
                 let seqs = options.usesCFG ? 2 * b : b
                 // Roofline: every step streams every weight; FLOPs are 2 per
