@@ -35,7 +35,7 @@ struct BatchCommand: ParsableCommand {
     @Option(name: .long, help: "Base seed; clip i draws from a seed derived from it and i (independent of --batch and --shard).")
     var seed: UInt64 = 0
 
-    @Option(name: .long, help: ArgumentHelp("Clips sharing each forward pass, 1...256.", valueName: "B"))
+    @Option(name: .long, help: ArgumentHelp("Clips rendered together, sharing each forward pass, 1...256 (in passes of as many as fit when their KV caches would overflow the last-level cache).", valueName: "B"))
     var batch: Int = 1
 
     @Option(name: .long, help: ArgumentHelp("Frames per clip; beyond the model's clip length each clip is extended from its last frames, as the main command's --frames does. (default: the model's clip length, see `par-video inspect`)", valueName: "N"))
