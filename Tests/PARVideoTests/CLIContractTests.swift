@@ -108,7 +108,7 @@ final class CLIContractTests: XCTestCase {
         }
     }
 
-    /// `--frames 40` is four cubes of 83 steps: all of them counted, each one
+    /// `--frames 40` is four cubes of 323 steps: all of them counted, each one
     /// listed, and without a terminal plain progress lines name the cube.
     func testLongClipCountsEveryCube() throws {
         try requireBuiltin()
@@ -116,17 +116,17 @@ final class CLIContractTests: XCTestCase {
         let j = try runParVideo(["--action", "12", "--frames", "40", "--json", "-o", "long.mp4"], in: dir)
         XCTAssertEqual(j.code, 0, j.err)
         let obj = try json(j.out)
-        XCTAssertEqual(obj["steps"] as? Int, 4 * 83, j.out)
-        XCTAssertEqual(obj["cube_steps"] as? [Int], [83, 83, 83, 83], j.out)
+        XCTAssertEqual(obj["steps"] as? Int, 4 * 323, j.out)
+        XCTAssertEqual(obj["cube_steps"] as? [Int], [323, 323, 323, 323], j.out)
         let p = try runParVideo(["--action", "12", "--frames", "40", "-o", "long2.mp4"], in: dir)
         XCTAssertEqual(p.code, 0, p.err)
         let lines = p.err.split(separator: "\n").map(String.init)
         for k in 1...4 {
-            XCTAssertTrue(lines.contains { $0.hasPrefix("generate: cube \(k)/4  step 83/83  tokens") && $0.contains("ETA") }, p.err)
+            XCTAssertTrue(lines.contains { $0.hasPrefix("generate: cube \(k)/4  step 323/323  tokens") && $0.contains("ETA") }, p.err)
         }
         XCTAssertLessThan(lines.count, 40, "progress without a terminal floods the log: \(p.err)")
         XCTAssertFalse(p.err.contains("\r"), "terminal control characters in a log")
-        XCTAssertTrue(p.out.contains("332 steps over 4 cubes"), p.out)
+        XCTAssertTrue(p.out.contains("1292 steps over 4 cubes"), p.out)
     }
 
     /// Lists take ids, names and ranges, in the library parser that `batch`

@@ -65,8 +65,8 @@ final class CLITests: XCTestCase {
     }
 
     /// The README's run command with no --model: the built-in model (models/builtin above the
-    /// build folder) writes the clip, and --parallel picks its GPT (320, 83 and 35 steps for the
-    /// 5x8x8 cube). Skipped only in a checkout without the built-in model.
+    /// build folder) writes the clip, and --parallel picks its GPT (1280, 323 and 95 steps for the
+    /// 5x16x16 cube). Skipped only in a checkout without the built-in model.
     func testBuiltinModelRendersTheReadmeCommand() throws {
         let builtin = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../models/builtin").standardized
@@ -78,7 +78,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(info.frames, 16)
         XCTAssertEqual(info.width, 64)
         XCTAssertEqual(info.height, 64)
-        for (n, steps) in [(1, 320), (4, 83), (16, 35)] {
+        for (n, steps) in [(1, 1280), (4, 323), (16, 95)] {
             let j = try run(["--action", "BlowDryHair", "--parallel", "\(n)", "--json", "-o", "n\(n).mp4"], in: dir)
             XCTAssertEqual(j.code, 0, j.err)
             let obj = try JSONSerialization.jsonObject(with: Data(j.out.utf8)) as! [String: Any]
