@@ -115,8 +115,7 @@ public final class PARGenerator: @unchecked Sendable {
     public func clipsPerPass(batch: Int, cfg: Bool) -> Int {
         let c = model.config
         guard batch > 1, let llc = cacheBytes,
-              let kv = Checked.multiply(c.tokensPerClip + c.parallel, c.kvHeads * c.headDim)
-                .flatMap({ Checked.multiply($0, c.nLayer * 2 * 4 * (cfg ? 2 : 1)) }), kv > 0 else { return batch }
+              let kv = c.kvCacheFloats(seqs: cfg ? 2 : 1).flatMap({ Checked.multiply($0, 4) }), kv > 0 else { return batch }
         let room = llc - model.weights.streamedBytes
         let fit = room / kv
         guard fit >= 1, fit < batch else { return batch }

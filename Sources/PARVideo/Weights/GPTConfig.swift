@@ -161,11 +161,17 @@ public struct GPTConfig: Codable, Sendable, Equatable {
     /// Bytes a decode of `batch` clips allocates besides the (mapped) weights:
     /// KV cache, workspace, logits, token arrays, the PAR order and the
     /// samplers' scratch; nil when the count overflows. Call on a valid config.
+    /// Floats of the KV cache of `seqs` sequences: keys and values of every
+    /// layer at every position a clip's decode reaches.
+    public func kvCacheFloats(seqs: Int) -> Int? {
+        Checked.multiply(seqs, (tokensPerClip + parallel) * kvHeads * headDim).flatMap { Checked.multiply($0, nLayer * 2) }
+    }
+
     public func decodeBytes(batch: Int, cfg: Bool, threads: Int) -> Int? {
         let n = parallel, N = tokensPerClip, maxLen = N + n, kvDim = kvHeads * headDim
         guard let seqs = Checked.multiply(batch, cfg ? 2 : 1), let rows = Checked.multiply(seqs, n) else { return nil }
         let m = Checked.multiply
-        let cache = m(seqs, maxLen * kvDim).flatMap { m($0, nLayer * 2) }
+        let cache = kvCacheFloats(seqs: seqs)
         let rowFloats = 4 * dim + 2 * kvDim + 2 * ffnHidden + headDim
         let workspace = Checked.sum([m(rows, rowFloats), m(max(8, threads), n * maxLen)])
         let logits = m(batch, n * vocabSize)
