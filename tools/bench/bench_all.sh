@@ -15,12 +15,13 @@ $B bench --config paper --parallel 16 --batch 1 > $O/paper36_n16.txt 2>&1
 $B bench-tokenizer --json > $O/tok_f32.json 2>&1
 python3 -m tools.bench.bench_nbp_decoder_torch --threads 2 > $O/tok_torch.json 2>&1
 $B bench-tokenizer --dtype bf16 --json > $O/tok_bf16.json 2>&1
-for n in 1 4 16; do for b in 1 8; do
+# Two rounds, B = 1 and 8 alternating within each n, so a drifting machine shows as a spread.
+for rep in 1 2; do for n in 1 4 16; do for b in 1 8; do
   rm -rf $O/tp_n${n}_b${b}
   s=$(date +%s.%N)
   $B batch --parallel $n --count 48 --batch $b --quiet -o $O/tp_n${n}_b${b} > /dev/null 2>&1
   e=$(date +%s.%N)
-  echo "builtin n=$n B=$b clips=48 wall=$(echo "$e - $s" | bc)" >> $O/throughput.txt
-done; done
+  echo "builtin rep=$rep n=$n B=$b clips=48 wall=$(echo "$e - $s" | bc)" >> $O/throughput.txt
+done; done; done
 date -u; uptime
 echo DONE
